@@ -1,0 +1,181 @@
+"""HTML for the chat page: messages and the sources panel.
+
+Every piece of text from a question, an answer or a document goes through ``html.escape``
+before it meets markup, so nothing a user types or a document says is ever run by the page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping
+from pathlib import PurePath
+from typing import Any
+
+CONTEXT_CHARS = 300
+_MARKER = re.compile(r"\[(\d+)\]")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _lines(escaped: str) -> str:
+    return escaped.replace("\n", "<br>")
+
+
+def user_message(question: str) -> str:
+    return _lines(_escape(question))
+
+
+def answer_message(answer: Mapping[str, Any], *, final: bool = True) -> str:
+    """An answer's text, escaped, with each ``[n]`` marker shown as a citation chip."""
+    text = answer.get("text", "")
+    if answer.get("refused"):
+        return (
+            '<div class="refusal"><span class="refusal-tag">Not in the documents</span>'
+            f"<div>{_lines(_escape(text))}</div></div>"
+        )
+    if not text:
+        return '<span class="pending">Searching the documents…</span>'
+    cited = {c["n"] for c in answer.get("citations", [])}
+
+    def chip(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if final and n not in cited:
+            return match.group(0)
+        return f'<span class="cite" data-n="{n}" title="Show source {n}">[{n}]</span>'
+
+    return _lines(_MARKER.sub(chip, _escape(text)))
+
+
+def _snap(text: str, start: int, end: int, context: int) -> tuple[int, int]:
+    """Bounds about ``context`` characters either side of a passage, on word boundaries."""
+    left = max(0, start - context)
+    if left > 0:
+        space = text.find(" ", left, start)
+        left = space + 1 if space != -1 else left
+    right = min(len(text), end + context)
+    if right < len(text):
+        space = text.rfind(" ", end, right)
+        right = space if space != -1 else right
+    return left, right
+
+
+def _tidy(text: str) -> str:
+    return _BLANK_LINES.sub("\n\n", text)
+
+
+def source_card(citation: Mapping[str, Any], document: str | None, context: int) -> str:
+    """One citation: its number, the document's name, the quote marked in its context."""
+    n, source = citation["n"], str(citation["source"])
+    start, end, quote = citation["start"], citation["end"], citation["quote"]
+    if document is not None and document[start:end] == quote:
+        left, right = _snap(document, start, end, context)
+        before = ("…" if left > 0 else "") + _tidy(document[left:start]).lstrip()
+        after = _tidy(document[end:right]).rstrip() + ("…" if right < len(document) else "")
+    else:  # the document changed or is gone: show the quote alone rather than a wrong context
+        before = after = ""
+    score = citation.get("score")
+    score_html = (
+        f'<span class="src-score" title="retrieval score">{float(score):.2f}</span>'
+        if isinstance(score, int | float)
+        else ""
+    )
+    return (
+        f'<div class="src-card" data-n="{int(n)}">'
+        f'<div class="src-head"><span class="src-n">[{int(n)}]</span>'
+        f'<span class="src-doc" title="{_escape(source)}">{_escape(PurePath(source).name)}</span>'
+        f"{score_html}</div>"
+        f'<div class="src-ctx">{_escape(before)}<mark>{_escape(quote)}</mark>{_escape(after)}</div>'
+        "</div>"
+    )
+
+
+def sources_panel(
+    question: str | None,
+    answer: Mapping[str, Any] | None,
+    source_text: Callable[[str], str],
+    *,
+    context: int = CONTEXT_CHARS,
+    pending: bool = False,
+) -> str:
+    """The sources panel for one answer (or the empty state before any question)."""
+    head = '<div class="sources"><div class="sources-title">Sources</div>'
+    if question is None or answer is None:
+        body = (
+            '<p class="sources-note">Ask a question: each <span class="cite">[n]</span> in the '
+            "answer is shown here with the exact words it rests on, "
+            "<mark>highlighted</mark> in the surrounding text of its document.</p>"
+        )
+        return head + body + "</div>"
+    asked = f'<p class="sources-q">For: <q>{_escape(question)}</q></p>'
+    if pending:
+        return head + asked + '<p class="sources-note">Looking for passages…</p></div>'
+    if answer.get("refused") or not answer.get("citations"):
+        note = (
+            "No passage in the documents answers this question, so nothing is cited."
+            if answer.get("refused")
+            else "This answer cites no passage."
+        )
+        return head + asked + f'<p class="sources-note">{note}</p></div>'
+    documents: dict[str, str | None] = {}
+    cards = []
+    for citation in answer["citations"]:
+        source = str(citation["source"])
+        if source not in documents:
+            try:
+                documents[source] = source_text(source)
+            except (OSError, KeyError, ValueError):
+                documents[source] = None
+        cards.append(source_card(citation, documents[source], context))
+    return head + asked + "".join(cards) + "</div>"
+
+
+CSS = """
+.app-header h1 { margin-bottom: 0.1em; }
+.app-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+.cite { display: inline-block; padding: 0 0.35em; margin: 0 0.1em; border-radius: 0.5em;
+  background: #fde68a; color: #713f12; font-size: 0.85em; font-weight: 600; cursor: pointer;
+  line-height: 1.4; }
+.cite:hover { background: #facc15; }
+.refusal { border-left: 4px solid #94a3b8; padding: 0.2em 0 0.2em 0.7em; color: #334155; }
+.refusal-tag { display: inline-block; font-size: 0.75em; font-weight: 700; letter-spacing: 0.03em;
+  text-transform: uppercase; color: #475569; background: #e2e8f0; border-radius: 0.4em;
+  padding: 0.05em 0.5em; margin-bottom: 0.3em; }
+.pending { color: var(--body-text-color-subdued); font-style: italic; }
+.sources { display: flex; flex-direction: column; gap: 0.7em; }
+.sources-title { font-weight: 700; font-size: 1.1em; }
+.sources-q { margin: 0; color: var(--body-text-color-subdued); }
+.sources-note { margin: 0; color: var(--body-text-color-subdued); }
+.src-card { border: 1px solid var(--border-color-primary); border-radius: 0.6em;
+  padding: 0.6em 0.8em; background: var(--background-fill-secondary);
+  transition: box-shadow 0.3s; }
+.src-card.flash { box-shadow: 0 0 0 3px #facc15; }
+.src-head { display: flex; gap: 0.5em; align-items: baseline; margin-bottom: 0.35em; }
+.src-n { font-weight: 700; color: #854d0e; }
+.src-doc { font-weight: 600; overflow-wrap: anywhere; }
+.src-score { margin-left: auto; font-size: 0.8em; color: var(--body-text-color-subdued); }
+.src-ctx { white-space: pre-wrap; line-height: 1.5; font-size: 0.93em; }
+.src-ctx mark { background: #fde68a; color: inherit; padding: 0.05em 0.1em; border-radius: 0.2em; }
+.examples-row button { flex: 0 1 auto !important; min-width: 0 !important; }
+"""
+
+# Clicking a [n] chip scrolls the sources panel to card n and flashes it.
+JS = """
+() => {
+  document.addEventListener("click", (event) => {
+    const chip = event.target.closest ? event.target.closest(".cite[data-n]") : null;
+    if (!chip) return;
+    const n = chip.getAttribute("data-n");
+    setTimeout(() => {
+      const card = document.querySelector(`.src-card[data-n="${CSS.escape(n)}"]`);
+      if (!card) return;
+      card.scrollIntoView({ behavior: "smooth", block: "nearest" });
+      card.classList.add("flash");
+      setTimeout(() => card.classList.remove("flash"), 1200);
+    }, 150);
+  });
+}
+"""

@@ -1,0 +1,218 @@
+"""The ``Assistant``: settings, index, retriever and answerer wired into one object."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.llm import LLMAnswerer, chat_model_from_settings, check_reply
+from assistant.answer.types import Answer
+from assistant.config import Settings
+from assistant.embed import load_embeddings
+from assistant.index import Index, IndexUnavailable, SyncReport
+from assistant.load import load_corpus, load_document
+from assistant.retrieve import HybridRetriever, LexicalIndex
+from assistant.text import terms
+
+logger = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
+INDEX_SETTINGS = ("corpus_dir", "index_dir", "chunk_size", "chunk_overlap", "chroma_host",
+                  "chroma_port")
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What one index generation needs in memory: built once, shared by every question."""
+
+    generation: str
+    lexical: LexicalIndex
+    extractive: ExtractiveAnswerer
+
+
+class Assistant:
+    """Answers questions about the documents in ``corpus/`` with exact, checkable citations.
+
+    The index is built (or brought up to date) when the assistant is made; the model loads then
+    too, so the first question is as fast as the rest.
+
+    >>> from assistant import Assistant
+    >>> bot = Assistant()                                   # doctest: +SKIP
+    >>> answer = bot.ask("Which hospital will run the trial?")  # doctest: +SKIP
+    >>> answer.refused, answer.citations[0].quote[:60]      # doctest: +SKIP
+    (False, 'The clinical trial will be conducted at the Third Affiliated')
+    >>> c = answer.citations[0]                             # doctest: +SKIP
+    >>> open(c.source, encoding="utf-8").read()[c.start:c.end] == c.quote  # doctest: +SKIP
+    True
+
+    Parts can be swapped by argument: ``embeddings`` (a LangChain ``Embeddings``),
+    ``chat_model`` (a LangChain chat model: answers then come from it, checked for citations)
+    and ``client`` (a Chroma client, embedded or ``HttpClient``).  Other keyword arguments are
+    settings (see ``Settings``), e.g. ``Assistant(corpus_dir="docs", k=6)``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embeddings: Embeddings | None = None,
+        chat_model: BaseChatModel | None = None,
+        client: Any = None,
+        build_index: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings.replace(**overrides) if settings else Settings.load(**overrides)
+        self.embeddings = embeddings or load_embeddings()
+        if chat_model is None and self.settings.answerer != "extractive":
+            chat_model = chat_model_from_settings(self.settings)
+        self.llm = LLMAnswerer(chat_model) if chat_model is not None else None
+        self.index = Index(self.settings, self.embeddings, client)
+        self._loaded: _Loaded | None = None
+        self._texts: dict[str, str] = {}
+        if build_index:
+            self.ensure_index()
+
+    # -- the index ------------------------------------------------------------------------
+
+    def ensure_index(self) -> SyncReport | None:
+        """Build or update the index when it is missing or stale; None when it was current."""
+        if self.index.is_current(list(load_corpus(self.settings.corpus_dir))):
+            self._load()
+            return None
+        return self.ingest()
+
+    def ingest(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:
+        """Bring the index in step with the corpus (embedding only what changed)."""
+        report = self.index.sync(rebuild=rebuild, progress=progress)
+        self._loaded = None
+        self._load()
+        return report
+
+    def _load(self) -> _Loaded:
+        generation = self.index.generation
+        if generation is None:
+            raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
+        if self._loaded is None or self._loaded.generation != generation:
+            self._loaded = _Loaded(
+                generation,
+                LexicalIndex.build(self.index.table("chunks")),
+                ExtractiveAnswerer(self.index.table("sentences"), self.settings.max_sentences),
+            )
+            self.embeddings.embed_query("warm up")
+        return self._loaded
+
+    def with_settings(self, **changes: Any) -> Assistant:
+        """An assistant with other query-time settings (k, answerer) sharing model and index."""
+        settings = self.settings.replace(**changes)
+        if any(getattr(settings, name) != getattr(self.settings, name) for name in INDEX_SETTINGS):
+            raise ValueError(f"with_settings cannot change {', '.join(INDEX_SETTINGS)}")
+        other = Assistant(settings, embeddings=self.embeddings, client=self.index.client,
+                          chat_model=self.llm.chat_model if self.llm and "answerer" not in changes
+                          else None, build_index=False)
+        other._loaded, other._texts = self._loaded, self._texts
+        return other
+
+    def source_text(self, source: str) -> str:
+        """The text citations into ``source`` count their offsets in."""
+        if source not in self._texts:
+            self._texts[source] = load_document(Path(source), name=source).text
+        return self._texts[source]
+
+    # -- questions ------------------------------------------------------------------------
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(
+            index=self.index, lexical=self._load().lexical, embeddings=self.embeddings,
+            k=self.settings.k,
+        )
+
+    @property
+    def chain(self) -> Runnable:
+        """The LCEL chain: ``{"question", "history"}`` → retrieval → the configured answerer."""
+        return RunnablePassthrough.assign(query=RunnableLambda(self._retrieval_query)).assign(
+            documents=itemgetter("query") | self.retriever
+        ) | RunnableLambda(self._answer_from)
+
+    def retrieve(self, question: str, history: History = ()) -> list[Document]:
+        """The ranked chunks an answer to ``question`` is drawn from."""
+        question = self._checked(question)
+        return self.retriever.invoke(self._retrieval_query({"question": question,
+                                                            "history": history}))
+
+    def ask(self, question: str, history: History = ()) -> Answer:
+        """Answer ``question``; ``history`` holds earlier (question, answer) turns."""
+        question = self._checked(question)
+        if len(question) > self.settings.max_question_chars:
+            return self._too_long(question)
+        return self.chain.invoke({"question": question, "history": list(history)})
+
+    def stream_answers(self, question: str, history: History = ()) -> Iterator[Answer]:
+        """Answers whose text grows as it is produced; the last is complete, with citations."""
+        question = self._checked(question)
+        if len(question) > self.settings.max_question_chars or self.llm is None:
+            final = self.ask(question, history)
+            words = re.findall(r"\S+\s*", final.text)
+            for count in range(1, len(words)):
+                yield Answer("".join(words[:count]), refused=final.refused)
+            yield final
+            return
+        documents = self.retrieve(question, history)
+        text = ""
+        for piece in self.llm.stream(question, documents, history):
+            text += piece
+            yield Answer(text)
+        yield check_reply(text, documents)
+
+    def stream(self, question: str, history: History = ()) -> Iterator[str]:
+        """The answer's text in pieces, as it is produced."""
+        shown = ""
+        for answer in self.stream_answers(question, history):
+            if answer.text.startswith(shown):
+                yield answer.text[len(shown):]
+            shown = answer.text
+
+    # -- the chain's steps ----------------------------------------------------------------
+
+    @staticmethod
+    def _checked(question: str) -> str:
+        if not isinstance(question, str):
+            raise TypeError(f"a question is a string, not {type(question).__name__}")
+        if not question.strip():
+            raise ValueError("the question is empty: ask something about the documents")
+        return question.strip()
+
+    def _too_long(self, question: str) -> Answer:
+        return Answer(
+            f"The question is too long ({len(question)} characters; the limit is "
+            f"{self.settings.max_question_chars}). Please ask it more briefly.",
+            refused=True,
+        )
+
+    @staticmethod
+    def _retrieval_query(inputs: dict[str, Any]) -> str:
+        """A follow-up ("When did it ...?") is searched together with the turn before it."""
+        question, history = inputs["question"], inputs.get("history") or []
+        if history and (FOLLOW_UP.search(question) or len(terms(question)) <= 2):
+            return f"{history[-1][0]} {question}"
+        return question
+
+    def _answer_from(self, inputs: dict[str, Any]) -> Answer:
+        question, documents, history = inputs["question"], inputs["documents"], inputs["history"]
+        if self.llm is not None:
+            return check_reply("".join(self.llm.stream(question, documents, history)), documents)
+        context = inputs["query"][: -len(question)] if inputs["query"] != question else ""
+        vector = self.embeddings.embed_query(inputs["query"])
+        return self._load().extractive.answer(question, documents, vector, context)

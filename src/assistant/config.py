@@ -1,0 +1,78 @@
+"""Settings: one frozen object, read once, passed explicitly.
+
+Precedence is keyword arguments, then ``ASSISTANT_*`` environment variables, then defaults,
+so a test or a program can pin any value while an operator can still steer a deployment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "ASSISTANT_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipeline can be told, with the defaults the evals were tuned on."""
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    data_dir: Path = Path("data")
+    k: int = 4
+    answerer: str = "extractive"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    chunk_size: int = 800
+    chunk_overlap: int = 160
+    max_sentences: int = 3
+    max_question_chars: int = 2000
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    auth: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("corpus_dir", "index_dir", "data_dir"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_size")
+        if self.max_sentences < 1:
+            raise ValueError(f"max_sentences must be at least 1, got {self.max_sentences}")
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``overrides``, then ``ASSISTANT_*`` variables, then defaults."""
+        environ = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(overrides) - set(known)
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, field in known.items():
+            if overrides.get(name) is not None:
+                values[name] = overrides[name]
+            elif (raw := environ.get(ENV_PREFIX + name.upper())) not in (None, ""):
+                values[name] = _parse(raw, field, name)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (the object itself never changes)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(raw: str, field: dataclasses.Field, name: str) -> Any:
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("Path"):
+            return Path(raw)
+    except ValueError as error:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}") from error
+    return raw

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real model and a real Chroma index, built once per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PROJECT = Path(__file__).resolve().parent.parent
+CORPUS_FILE = PROJECT / "corpus" / "xellsmart-sci-trial-announcement.txt"
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    """The packaged MiniLM, loaded once for the whole session."""
+    from assistant.embed import load_embeddings
+
+    model = load_embeddings()
+    model.embed_query("warm up")
+    return model
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    """A working folder holding a copy of the corpus, with index and data folders beside it."""
+    root = tmp_path_factory.mktemp("workspace")
+    (root / "corpus").mkdir()
+    shutil.copy(CORPUS_FILE, root / "corpus" / CORPUS_FILE.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def bot(workspace, embeddings):
+    """One Assistant over the copied corpus, its index built once (sources are absolute)."""
+    from assistant import Assistant, Settings
+
+    settings = Settings.load(
+        environ={},
+        corpus_dir=workspace / "corpus",
+        index_dir=workspace / "index",
+        data_dir=workspace / "data",
+    )
+    return Assistant(settings, embeddings=embeddings)
+
+
+@pytest.fixture(scope="session")
+def corpus_text() -> str:
+    return CORPUS_FILE.read_text(encoding="utf-8")
