@@ -45,7 +45,7 @@ def answer_message(answer: Mapping[str, Any], *, final: bool = True) -> str:
         n = int(match.group(1))
         if final and n not in cited:
             return match.group(0)
-        return f'<span class="cite" data-n="{n}" title="Show source {n}">[{n}]</span>'
+        return f'<span class="cite" title="Show source {n}">[{n}]</span>'
 
     return _lines(_MARKER.sub(chip, _escape(text)))
 
@@ -79,7 +79,7 @@ def source_card(citation: Mapping[str, Any], document: str | None, context: int)
         before = after = ""
     score = citation.get("score")
     score_html = (
-        f'<span class="src-score" title="retrieval score">{float(score):.2f}</span>'
+        f'<span class="src-score" title="retrieval score">score {float(score):.2f}</span>'
         if isinstance(score, int | float)
         else ""
     )
@@ -159,23 +159,26 @@ CSS = """
 .src-score { margin-left: auto; font-size: 0.8em; color: var(--body-text-color-subdued); }
 .src-ctx { white-space: pre-wrap; line-height: 1.5; font-size: 0.93em; }
 .src-ctx mark { background: #fde68a; color: inherit; padding: 0.05em 0.1em; border-radius: 0.2em; }
-.examples-row button { flex: 0 1 auto !important; min-width: 0 !important; }
+.examples-label { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.examples-row { align-items: center; }
+.examples-row button, .examples-row .examples-label-block {
+  flex: 0 1 auto !important; min-width: 0 !important; width: auto !important; }
 """
 
 # Clicking a [n] chip scrolls the sources panel to card n and flashes it.
-JS = """
+JS = r"""
 () => {
   document.addEventListener("click", (event) => {
-    const chip = event.target.closest ? event.target.closest(".cite[data-n]") : null;
-    if (!chip) return;
-    const n = chip.getAttribute("data-n");
+    const chip = event.target.closest ? event.target.closest("#chat .cite") : null;
+    const match = chip ? chip.textContent.match(/\d+/) : null;
+    if (!match) return;
     setTimeout(() => {
-      const card = document.querySelector(`.src-card[data-n="${CSS.escape(n)}"]`);
+      const card = document.querySelector(`#sources .src-card[data-n="${match[0]}"]`);
       if (!card) return;
       card.scrollIntoView({ behavior: "smooth", block: "nearest" });
       card.classList.add("flash");
       setTimeout(() => card.classList.remove("flash"), 1200);
-    }, 150);
+    }, 400);
   });
 }
 """

@@ -29,8 +29,14 @@ logger = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
 FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
-INDEX_SETTINGS = ("corpus_dir", "index_dir", "chunk_size", "chunk_overlap", "chroma_host",
-                  "chroma_port")
+INDEX_SETTINGS = (
+    "corpus_dir",
+    "index_dir",
+    "chunk_size",
+    "chunk_overlap",
+    "chroma_host",
+    "chroma_port",
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class Assistant:
         **overrides: Any,
     ) -> None:
         self.settings = settings.replace(**overrides) if settings else Settings.load(**overrides)
-        self.embeddings = embeddings or load_embeddings()
+        self.embeddings = embeddings or load_embeddings(cache_dir=self.settings.index_dir)
         if chat_model is None and self.settings.answerer != "extractive":
             chat_model = chat_model_from_settings(self.settings)
         self.llm = LLMAnswerer(chat_model) if chat_model is not None else None
@@ -110,6 +116,9 @@ class Assistant:
                 LexicalIndex.build(self.index.table("chunks")),
                 ExtractiveAnswerer(self.index.table("sentences"), self.settings.max_sentences),
             )
+            prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
+            if prepare_fast_queries is not None:
+                prepare_fast_queries()
             self.embeddings.embed_query("warm up")
         return self._loaded
 
@@ -118,9 +127,13 @@ class Assistant:
         settings = self.settings.replace(**changes)
         if any(getattr(settings, name) != getattr(self.settings, name) for name in INDEX_SETTINGS):
             raise ValueError(f"with_settings cannot change {', '.join(INDEX_SETTINGS)}")
-        other = Assistant(settings, embeddings=self.embeddings, client=self.index.client,
-                          chat_model=self.llm.chat_model if self.llm and "answerer" not in changes
-                          else None, build_index=False)
+        other = Assistant(
+            settings,
+            embeddings=self.embeddings,
+            client=self.index.client,
+            chat_model=self.llm.chat_model if self.llm and "answerer" not in changes else None,
+            build_index=False,
+        )
         other._loaded, other._texts = self._loaded, self._texts
         return other
 
@@ -135,7 +148,9 @@ class Assistant:
     @property
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(
-            index=self.index, lexical=self._load().lexical, embeddings=self.embeddings,
+            index=self.index,
+            lexical=self._load().lexical,
+            embeddings=self.embeddings,
             k=self.settings.k,
         )
 
@@ -149,8 +164,9 @@ class Assistant:
     def retrieve(self, question: str, history: History = ()) -> list[Document]:
         """The ranked chunks an answer to ``question`` is drawn from."""
         question = self._checked(question)
-        return self.retriever.invoke(self._retrieval_query({"question": question,
-                                                            "history": history}))
+        return self.retriever.invoke(
+            self._retrieval_query({"question": question, "history": history})
+        )
 
     def ask(self, question: str, history: History = ()) -> Answer:
         """Answer ``question``; ``history`` holds earlier (question, answer) turns."""
@@ -181,7 +197,7 @@ class Assistant:
         shown = ""
         for answer in self.stream_answers(question, history):
             if answer.text.startswith(shown):
-                yield answer.text[len(shown):]
+                yield answer.text[len(shown) :]
             shown = answer.text
 
     # -- the chain's steps ----------------------------------------------------------------

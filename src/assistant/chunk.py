@@ -51,7 +51,9 @@ def chunk_document(document: SourceDocument, chunk_size: int, chunk_overlap: int
         start = piece.metadata["start_index"]
         if document.text[start : start + len(piece.page_content)] != piece.page_content:
             start = document.text.index(piece.page_content, search_from)
-        spans.append(Span(document.path, start, start + len(piece.page_content), piece.page_content))
+        spans.append(
+            Span(document.path, start, start + len(piece.page_content), piece.page_content)
+        )
         search_from = start + 1
     return spans
 

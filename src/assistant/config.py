@@ -74,5 +74,7 @@ def _parse(raw: str, field: dataclasses.Field, name: str) -> Any:
         if kind.startswith("Path"):
             return Path(raw)
     except ValueError as error:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}") from error
+        raise ValueError(
+            f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}"
+        ) from error
     return raw

@@ -174,11 +174,13 @@ class CaseResult:
     grounded: int = 0
     supported: bool | None = None  # None unless an answerable case was answered
     hit_rank: int | None = None  # 1-based rank of the first hit; None: no hit or not measured
-    retrieved: int = 0
+    retrieved: int | None = None  # chunks retrieved; None when retrieval was not measured
     latency_ms: float = 0.0
     chars: int = 0
     words: int = 0
     error: str | None = None
+    cited: list[dict[str, Any]] = field(default_factory=list)  # each citation, with `grounded`
+    retrieved_spans: list[list[int]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -233,14 +235,14 @@ def score_case(
         answer.text,
         latency_ms=latency_ms,
     )
-    result.citations = len(answer.citations)
-    result.grounded = sum(
-        1
-        for c in answer.citations
-        if (source_text := sources.text(c.source)) is not None
-        and 0 <= c.start <= c.end
-        and source_text[c.start : c.end] == c.quote
-    )
+    for c in answer.citations:
+        source_text = sources.text(c.source)
+        grounded = source_text is not None and source_text[c.start : c.end] == c.quote
+        grounded = grounded and 0 <= c.start <= c.end
+        where = {"n": c.n, "source": c.source, "start": c.start, "end": c.end}
+        result.cited.append({**where, "grounded": grounded})
+    result.citations = len(result.cited)
+    result.grounded = sum(c["grounded"] for c in result.cited)
     if not answer.refused:
         result.chars, result.words = len(answer.text), len(answer.text.split())
     if not case.answerable:
@@ -254,6 +256,7 @@ def score_case(
         )
     if retrieved is not None:
         result.retrieved = len(retrieved)
+        result.retrieved_spans = [[d.metadata["start"], d.metadata["end"]] for d in retrieved]
         for rank, chunk in enumerate(retrieved, start=1):
             meta = chunk.metadata
             spans = sources.spans(meta["source"], case.support)
@@ -334,17 +337,22 @@ AnswerFn = Callable[[str, Sequence[tuple[str, str]]], Answer]
 
 
 def evaluate(
-    system: Any, cases: Sequence[Case], name: str = "ours", corpus_dir: Path | None = None
+    system: Any,
+    cases: Sequence[Case],
+    name: str = "ours",
+    corpus_dir: Path | None = None,
+    warm_up: bool = True,
 ) -> Report:
     """Run every case through ``system`` (an object with ``ask``, or a function
     ``(question, history) -> Answer``) and score it; retrieval is scored when it has
-    ``retrieve``.  An exception from the system fails that case, not the run."""
+    ``retrieve``.  An exception from the system fails that case, not the run.  ``warm_up``
+    asks the first question once, untimed, before the run."""
     ask: AnswerFn = system.ask if hasattr(system, "ask") else system
     retrieve = getattr(system, "retrieve", None)
     if corpus_dir is None and hasattr(system, "settings"):
         corpus_dir = Path(system.settings.corpus_dir)
     sources = _Sources(corpus_dir)
-    if cases:
+    if cases and warm_up:
         with contextlib.suppress(Exception):  # warm-up: load models, open the index
             ask(cases[0].question, cases[0].history)
     results = []
@@ -376,7 +384,7 @@ def aggregate(results: Sequence[CaseResult]) -> Metrics:
     refused = [r for r in results if r.refused]
     answered = [r for r in answerable if not r.refused]
     replied = [r for r in results if not r.refused]
-    measured = [r for r in answerable if r.retrieved]
+    measured = [r for r in answerable if r.retrieved is not None]
     citations = sum(r.citations for r in results)
     correct_refusals = sum(r.should_refuse for r in refused)
     # Nothing refused: precision is 1.0 if nothing had to be, else undefined (n/a).
@@ -501,6 +509,17 @@ def summary_rows(reports: Sequence[Report], checks: Sequence[Check]) -> list[lis
     return rows
 
 
+def count_line(report: Report) -> str:
+    """The counts behind the ratios, so a 1.0 on three cases is not mistaken for more."""
+    c = report.metrics.counts
+    return (
+        f"{report.name}: facts {c['facts_ok']}/{c['answerable']}, refused {c['refused']} "
+        f"({c['correct_refusals']} of {c['to_refuse']} to refuse), supported "
+        f"{c['supported']}/{c['answered']} answered, grounded {c['grounded']}/{c['citations']} "
+        f"citations, retrieval measured on {c['retrieval_measured']}, errors {c['errors']}"
+    )
+
+
 def _expected(case: Case) -> str:
     if not case.answerable:
         return "refusal"
@@ -533,7 +552,7 @@ def _why(result: CaseResult) -> str:
 
 
 def render_text(reports: Sequence[Report], checks: Sequence[Check], cases: Sequence[Case]) -> str:
-    header = ["metric"] + [r.name for r in reports] + ["threshold", ""]
+    header = ["metric"] + [r.name for r in reports] + ["threshold", "status"]
     table = [header, *summary_rows(reports, checks)]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [
@@ -544,7 +563,7 @@ def render_text(reports: Sequence[Report], checks: Sequence[Check], cases: Seque
     ours = reports[0]
     by_id = {case.id: case for case in cases}
     counts = ours.metrics.counts
-    lines.append("")
+    lines += ["", *(count_line(report) for report in reports), ""]
     lines.append(f"{ours.name}: {counts['passed']}/{counts['cases']} cases pass")
     for result in ours.failures():
         lines.append(f"  FAIL {result.id} [{result.kind}] {result.question!r}: {_why(result)}")
@@ -591,8 +610,9 @@ def render_markdown(
             ]
         ),
         "",
-        *notes,
+        *(f"- {count_line(report)}" for report in reports),
         "",
+        *[line for note in notes for line in (note, "")],
         f"## Failing cases ({ours.name})",
         "",
     ]
@@ -662,6 +682,7 @@ def run_eval_command(
     cases_path: Path | None = None,
     thresholds_path: Path | None = None,
     llm_check: bool = True,
+    bot: Any = None,
 ) -> int:
     """``assistant eval``: ours, the baseline and (unscored) the LLM answerer on a fake chat
     model; prints a table, writes the reports asked for; 0 when every threshold is met."""
@@ -673,11 +694,12 @@ def run_eval_command(
     cases = load_cases(cases_path)
     thresholds = load_thresholds(thresholds_path)
 
-    bot = Assistant(settings)
+    bot = bot if bot is not None else Assistant(settings)
     ours = evaluate(bot, cases, name="ours")
     embeddings = getattr(bot, "embeddings", None)
-    baseline = TutorialBaseline(settings.corpus_dir, embeddings=embeddings)
-    reports = [ours, evaluate(baseline, cases, name="baseline", corpus_dir=settings.corpus_dir)]
+    corpus_dir = bot.settings.corpus_dir
+    baseline = TutorialBaseline(corpus_dir, embeddings=embeddings)
+    reports = [ours, evaluate(baseline, cases, name="baseline", corpus_dir=corpus_dir)]
     notes = [
         "`ours` is the default (extractive) answerer. `baseline` is the LangChain tutorial "
         "pipeline: RecursiveCharacterTextSplitter 1000/200, the same MiniLM, Chroma, top-4 "
@@ -685,7 +707,12 @@ def run_eval_command(
     ]
     if llm_check:
         try:
-            llm_bot = Assistant(settings, embeddings=embeddings, chat_model=fake_chat_model())
+            llm_bot = Assistant(
+                bot.settings,
+                embeddings=embeddings,
+                client=getattr(getattr(bot, "index", None), "client", None),
+                chat_model=fake_chat_model(),
+            )
             reports.append(evaluate(llm_bot, cases, name="llm-fake"))
             notes.append(
                 "`llm-fake` is the LLM answerer on a fake chat model that always replies "

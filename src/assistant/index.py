@@ -98,7 +98,9 @@ class Index:
 
     def _manifest(self) -> dict[str, Any]:
         try:
-            return dict(self.client.get_collection(MANIFEST, embedding_function=None).metadata or {})
+            return dict(
+                self.client.get_collection(MANIFEST, embedding_function=None).metadata or {}
+            )
         except Exception:
             return {}
 
@@ -130,7 +132,9 @@ class Index:
         generation = generation or self.generation
         if generation is None:
             return {kind: set() for kind in KINDS}
-        return {kind: set(self.collection(kind, generation).get(include=[])["ids"]) for kind in KINDS}
+        return {
+            kind: set(self.collection(kind, generation).get(include=[])["ids"]) for kind in KINDS
+        }
 
     def is_current(self, documents: list[SourceDocument]) -> bool:
         """True when the answering generation holds exactly the spans of ``documents``."""
@@ -179,8 +183,12 @@ class Index:
             )
 
     def _embed_into(self, target, spans: list[Span], kind: str, progress: bool | None) -> None:
-        bar = tqdm(total=len(spans), desc=f"embedding {kind}", unit=kind[:-1],
-                   disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=len(spans),
+            desc=f"embedding {kind}",
+            unit=kind[:-1],
+            disable=None if progress is None else not progress,
+        )
         with bar:
             for batch in _batches(spans, BATCH):
                 target.add(

@@ -6,6 +6,7 @@ small embedding model blurs; rank fusion needs no score calibration between the 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import bm25s
@@ -19,6 +20,7 @@ from assistant.index import Index, SpanTable
 from assistant.text import terms
 
 RRF_K = 60
+logging.getLogger("bm25s").setLevel(logging.ERROR)
 
 
 @dataclass

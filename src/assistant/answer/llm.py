@@ -60,8 +60,10 @@ def chat_model_from_settings(settings: Settings) -> BaseChatModel:
 def build_messages(
     question: str, documents: Sequence[Document], history: Sequence[tuple[str, str]] = ()
 ) -> list[BaseMessage]:
+    fence = '"""'
     sources = "\n\n".join(
-        f'[{n}] from {doc.metadata["source"]}:\n"""\n{doc.page_content.replace(chr(34) * 3, "")}\n"""'
+        f"[{n}] from {doc.metadata['source']}:\n{fence}\n"
+        f"{doc.page_content.replace(fence, '')}\n{fence}"
         for n, doc in enumerate(documents, start=1)
     )
     messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT)]
@@ -83,8 +85,9 @@ def check_reply(reply: str, documents: Sequence[Document]) -> Answer:
     for sentence in sentence_segmenter().segment(reply):
         sentence = sentence.strip()
         valid = [int(n) for n in MARKER.findall(sentence) if 1 <= int(n) <= len(documents)]
-        sentence = MARKER.sub(lambda m: m.group() if 1 <= int(m.group(1)) <= len(documents)
-                              else "", sentence).strip()
+        sentence = MARKER.sub(
+            lambda m: m.group() if 1 <= int(m.group(1)) <= len(documents) else "", sentence
+        ).strip()
         for n in valid:
             cited.setdefault(n, len(cited) + 1)
         if sentence and not valid:
@@ -94,9 +97,16 @@ def check_reply(reply: str, documents: Sequence[Document]) -> Answer:
     citations = []
     for original, n in sorted(cited.items(), key=lambda item: item[1]):
         doc = documents[original - 1]
-        citations.append(Citation(n, doc.metadata["source"], doc.metadata["start"],
-                                  doc.metadata["end"], doc.page_content,
-                                  round(float(doc.metadata.get("score", 0.0)), 4)))
+        citations.append(
+            Citation(
+                n,
+                doc.metadata["source"],
+                doc.metadata["start"],
+                doc.metadata["end"],
+                doc.page_content,
+                round(float(doc.metadata.get("score", 0.0)), 4),
+            )
+        )
     return Answer(text, citations)
 
 

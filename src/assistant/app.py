@@ -1,0 +1,296 @@
+"""The chat page (Gradio) and its ``/ask`` API.
+
+``serve(settings)`` loads one ``Assistant`` and serves the page; ``build_app(bot)`` builds it
+for tests. Programs call the answer endpoint with::
+
+    Client("http://127.0.0.1:7860/").predict("Which hospital will run the trial?", api_name="/ask")
+
+and get ``{"text": ..., "refused": ..., "citations": [...]}``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no calls home
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from assistant import Answer, Assistant, Settings
+from assistant.app_render import CSS, JS, answer_message, sources_panel, user_message
+
+logger = logging.getLogger(__name__)
+TITLE = "Document assistant"
+EXAMPLES = [
+    "Which hospital will run the trial?",
+    "Which agencies approved the Phase I trial?",
+    "What cells is the therapy derived from?",
+    "How many people does spinal cord injury affect worldwide?",
+    "What did XS228 receive in 2023?",
+    "Who is XellSmart's chief executive?",
+]
+MAX_K = 10
+CONCURRENCY = 2  # two cores: one answer at a time per core
+FEEDBACK_FILE = "feedback.jsonl"
+THEME = gr.themes.Soft(
+    primary_hue="amber",
+    neutral_hue="slate",
+    font=[gr.themes.LocalFont("IBM Plex Sans"), "ui-sans-serif", "system-ui", "sans-serif"],
+)
+
+
+class _Bots:
+    """The one loaded ``Assistant`` and its variants for the settings area, made once each."""
+
+    def __init__(self, bot: Assistant) -> None:
+        self.base = bot
+        settings = bot.settings
+        self.answerers = list(dict.fromkeys([settings.answerer, "extractive"]))
+        self._cache: dict[tuple[int, str], Assistant] = {(settings.k, settings.answerer): bot}
+        self._lock = threading.Lock()
+
+    def get(self, k: int | float | None, answerer: str | None) -> Assistant:
+        k = self.base.settings.k if k is None else int(k)
+        answerer = answerer or self.base.settings.answerer
+        if not 1 <= k <= MAX_K:
+            raise gr.Error(f"k must be between 1 and {MAX_K}, got {k}")
+        if answerer not in self.answerers:
+            raise gr.Error(f"answerer must be one of {', '.join(self.answerers)}")
+        with self._lock:
+            if (k, answerer) not in self._cache:
+                self._cache[k, answerer] = self.base.with_settings(k=k, answerer=answerer)
+            return self._cache[k, answerer]
+
+
+class _Feedback:
+    """Votes on answers, one JSON object a line, so bad answers can become eval cases."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def add(self, turn: dict[str, Any], vote: str) -> None:
+        record = {
+            "question": turn["question"],
+            "answer": turn["answer"]["text"],
+            "refused": turn["answer"]["refused"],
+            "citations": turn["answer"]["citations"],
+            "vote": vote,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "k": turn["k"],
+            "answerer": turn["answerer"],
+        }
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(line)
+
+
+def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    messages = []
+    for turn in turns:
+        messages.append({"role": "user", "content": user_message(turn["question"])})
+        messages.append({"role": "assistant", "content": answer_message(turn["answer"])})
+    return messages
+
+
+def build_app(bot: Assistant) -> gr.Blocks:
+    """The page: chat with streaming answers, sources panel, examples, feedback, settings."""
+    bots = _Bots(bot)
+    feedback = _Feedback(Path(bot.settings.data_dir) / FEEDBACK_FILE)
+    empty_panel = sources_panel(None, None, bot.source_text)
+
+    def respond(question: str, turns: list[dict[str, Any]], k: float, answerer: str) -> Iterator:
+        question = (question or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        chosen = bots.get(k, answerer)
+        history = [(turn["question"], turn["answer"]["text"]) for turn in turns]
+        shown = [*_messages(turns), {"role": "user", "content": user_message(question)}]
+        pending = {"text": "", "citations": [], "refused": False}
+        panel = sources_panel(question, pending, bot.source_text, pending=True)
+        yield "", [*shown, {"role": "assistant", "content": answer_message(pending)}], panel, turns
+        answer = Answer(text="", citations=[], refused=False)
+        try:
+            for answer in chosen.stream_answers(question, history):
+                partial = {
+                    "role": "assistant",
+                    "content": answer_message(answer.to_dict(), final=False),
+                }
+                yield gr.skip(), [*shown, partial], gr.skip(), turns
+        except Exception as error:  # a real failure (e.g. the LLM server is down): say so
+            logger.exception("answering %r failed", question)
+            yield question, _messages(turns), empty_panel, turns
+            raise gr.Error(f"The assistant could not answer: {error}") from error
+        turn = {
+            "question": question,
+            "answer": answer.to_dict(),
+            "k": chosen.settings.k,
+            "answerer": chosen.settings.answerer,
+        }
+        turns = [*turns, turn]
+        yield "", _messages(turns), sources_panel(question, turn["answer"], bot.source_text), turns
+
+    def show_sources(turns: list[dict[str, Any]], event: gr.SelectData) -> str:
+        index = event.index if isinstance(event.index, int) else event.index[0]
+        if not 0 <= index // 2 < len(turns):
+            return gr.skip()
+        turn = turns[index // 2]
+        return sources_panel(turn["question"], turn["answer"], bot.source_text)
+
+    def vote(turns: list[dict[str, Any]], event: gr.LikeData) -> None:
+        index = event.index if isinstance(event.index, int) else event.index[0]
+        if not 0 <= index // 2 < len(turns) or event.liked is None:
+            return
+        liked = event.liked  # True, False, or "" when a thumb is clicked off again
+        choice = "up" if liked is True else "down" if liked is False else str(liked) or "cleared"
+        feedback.add(turns[index // 2], choice)
+        gr.Info("Thanks: your vote was recorded.", duration=2)
+
+    def clear() -> tuple:
+        return [], [], empty_panel, ""
+
+    def ask(
+        question: str,
+        k: int | None = None,
+        answerer: str | None = None,
+        history: list[list[str]] | None = None,
+    ) -> dict[str, Any]:
+        """Answer a question from the documents.
+
+        Returns {"text", "refused", "citations": [{"n", "source", "start", "end", "quote",
+        "score"}]}; `history` is an optional list of earlier [question, answer] pairs.
+        """
+        if not (question or "").strip():
+            raise gr.Error("The question is empty.")
+        pairs = [(str(q), str(a)) for q, a in (history or [])]
+        return bots.get(k, answerer).ask(question, pairs).to_dict()
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
+        turns = gr.State([])
+        gr.HTML(
+            f"<h1>{TITLE}</h1><p>Answers quote the documents word for word. Each "
+            '<span class="cite">[n]</span> is tied to its passage, highlighted in context in the '
+            "sources panel; click a marker or a message to see it.</p>",
+            elem_classes="app-header",
+            js_on_load=None,
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=380):
+                chatbot = gr.Chatbot(
+                    label="Conversation",
+                    elem_id="chat",
+                    height=460,
+                    render_markdown=False,
+                    sanitize_html=True,
+                    allow_tags=False,
+                    latex_delimiters=[],
+                    buttons=[],
+                    feedback_options=("Like", "Dislike"),
+                    placeholder="Ask about the documents, or pick an example below.",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        show_label=False,
+                        placeholder="Ask a question about the documents…",
+                        elem_id="question",
+                        scale=5,
+                        max_lines=4,
+                        autofocus=True,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                with gr.Row(elem_classes="examples-row"):
+                    gr.HTML(
+                        '<span class="examples-label">Try:</span>',
+                        js_on_load=None,
+                        min_width=0,
+                        scale=0,
+                        elem_classes="examples-label-block",
+                    )
+                    example_buttons = [
+                        gr.Button(text, size="sm", variant="secondary") for text in EXAMPLES
+                    ]
+                with gr.Row():
+                    clear_button = gr.Button("Clear conversation", size="sm", elem_id="clear")
+                with gr.Accordion("Settings", open=False):
+                    k = gr.Slider(1, MAX_K, value=bot.settings.k, step=1, label="Passages")
+                    answerer = gr.Dropdown(
+                        bots.answerers,
+                        value=bot.settings.answerer,
+                        label="Answerer",
+                        interactive=len(bots.answerers) > 1,
+                    )
+            with gr.Column(scale=2, min_width=320):
+                sources = gr.HTML(empty_panel, elem_id="sources", js_on_load=None)
+
+        private: dict[str, Any] = {"api_visibility": "private"}
+        inputs, outputs = [question, turns, k, answerer], [question, chatbot, sources, turns]
+        answering = {"show_progress": "minimal", "trigger_mode": "once", **private}
+        gr.on([question.submit, send.click], respond, inputs, outputs, **answering)
+        for button in example_buttons:
+            button.click(lambda text=button.value: text, None, question, **private).then(
+                respond, inputs, outputs, **answering
+            )
+        gr.on(
+            [clear_button.click, chatbot.clear],
+            clear,
+            None,
+            [chatbot, turns, sources, question],
+            **private,
+        )
+        chatbot.select(show_sources, turns, sources, **private)
+        chatbot.like(vote, turns, None, **private)
+        gr.api(ask, api_name="ask")
+
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    return demo
+
+
+def _auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("ASSISTANT_AUTH must look like user:password")
+    return user, password
+
+
+def launch(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: str | None = None,
+    block: bool = True,
+) -> None:
+    """Start the server with the page's theme, CSS and script; never a public share link."""
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        auth=_auth(auth),
+        auth_message="This assistant requires a login." if auth else None,
+        prevent_thread_lock=not block,
+        show_error=True,
+        footer_links=["api", "settings"],
+        theme=THEME,
+        css=CSS,
+        js=JS,
+        ssr_mode=False,
+        quiet=not block,
+    )
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Load the assistant once and serve the page until interrupted."""
+    bot = Assistant(settings)
+    launch(build_app(bot), host=host, port=port, auth=settings.auth, block=True)

@@ -1,0 +1,152 @@
+"""The command line: ``assistant ingest | ask | chat | serve | eval``.
+
+Errors are one line on stderr and a non-zero exit, never a traceback: the people reading them
+are asking questions, not debugging.  Gradio is imported only by ``serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.config import Settings
+
+
+def _friendly_errors(command: Callable) -> Callable:
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as error:
+            raise click.ClickException(str(error) or type(error).__name__) from None
+
+    return run
+
+
+def _assistant(context: click.Context, build_index: bool = True):
+    from assistant.assistant import Assistant
+
+    return Assistant(context.obj, build_index=build_index)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--corpus-dir", type=click.Path(path_type=Path), help="Documents to answer from.")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index is kept.")
+@click.option("-k", "--passages", "k", type=click.IntRange(1, 50), help="Chunks retrieved.")
+@click.option("--answerer", help="'extractive' (default), 'ollama:<model>' or 'openai:<model>'.")
+@click.pass_context
+@_friendly_errors
+def main(context: click.Context, **options: Any) -> None:
+    """Ask questions about the documents in corpus/ and get answers citing their exact words.
+
+    Every option can also be set as an ASSISTANT_* environment variable
+    (ASSISTANT_CORPUS_DIR, ASSISTANT_INDEX_DIR, ASSISTANT_K, ASSISTANT_ANSWERER, ...).
+    """
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    context.obj = Settings.load(**options)
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Embed everything again (sets a broken index aside).")
+@click.pass_context
+@_friendly_errors
+def ingest(context: click.Context, rebuild: bool) -> None:
+    """Build or update the index (only changed files are embedded again)."""
+    from assistant.index import IndexUnavailable, set_aside_broken_index
+
+    settings: Settings = context.obj
+    try:
+        bot = _assistant(context, build_index=False)
+    except IndexUnavailable:
+        if not rebuild or settings.chroma_host:
+            raise
+        aside = set_aside_broken_index(settings.index_dir)
+        click.echo(f"set the unreadable index aside as {aside}", err=True)
+        bot = _assistant(context, build_index=False)
+    report = bot.ingest(rebuild=rebuild)
+    click.echo(
+        f"{report.documents} documents: {report.embedded} spans embedded, "
+        f"{report.kept} kept, {report.removed} removed"
+    )
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: text, refused, citations.")
+@click.pass_context
+@_friendly_errors
+def ask(context: click.Context, question: str, as_json: bool) -> None:
+    """Answer one QUESTION with citations."""
+    answer = _assistant(context).ask(question)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.text)
+    for citation in answer.citations:
+        click.echo(
+            f'  [{citation.n}] {citation.source}:{citation.start}-{citation.end} "{citation.quote}"'
+        )
+
+
+@main.command()
+@click.pass_context
+@_friendly_errors
+def chat(context: click.Context) -> None:
+    """A conversation in the terminal (an empty line or Ctrl-D ends it)."""
+    bot = _assistant(context)
+    history: list[tuple[str, str]] = []
+    click.echo("Ask about the documents. An empty line or Ctrl-D ends the conversation.")
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        click.echo("assistant> ", nl=False)
+        shown = ""
+        for answer in bot.stream_answers(question, history):
+            click.echo(answer.text[len(shown) :] if answer.text.startswith(shown) else "", nl=False)
+            shown = answer.text
+        click.echo()
+        for citation in answer.citations:
+            click.echo(f"  [{citation.n}] {citation.source}:{citation.start}-{citation.end}")
+        history.append((question, answer.text))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+@_friendly_errors
+def serve(context: click.Context, host: str, port: int) -> None:
+    """Start the chat page (and its /ask API)."""
+    from assistant.app import serve as serve_page
+
+    serve_page(context.obj, host=host, port=port)
+
+
+@main.command(name="eval")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write a JSON report.")
+@click.option(
+    "--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write a Markdown report."
+)
+@click.pass_context
+@_friendly_errors
+def evaluate(context: click.Context, json_path: Path | None, markdown_path: Path | None) -> None:
+    """Score the answerer and the baseline on evals/; exit 1 when a threshold is missed."""
+    from assistant.evals import run_eval_command
+
+    code = run_eval_command(context.obj, json_path, markdown_path, stream=sys.stdout)
+    context.exit(code)
