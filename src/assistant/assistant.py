@@ -217,18 +217,24 @@ class Assistant:
             refused=True,
         )
 
-    @staticmethod
-    def _retrieval_query(inputs: dict[str, Any]) -> str:
-        """A follow-up ("When did it ...?") is searched together with the turn before it."""
+    def _retrieval_query(self, inputs: dict[str, Any]) -> str:
+        """The question as search should see it; a follow-up ("When did it ...?") is searched
+        together with the turn before it."""
         question, history = inputs["question"], inputs.get("history") or []
+        search_text = self._load().extractive.search_text
         if history and (FOLLOW_UP.search(question) or len(terms(question)) <= 2):
-            return f"{history[-1][0]} {question}"
-        return question
+            return f"{search_text(history[-1][0])} {search_text(question)}"
+        return search_text(question)
 
     def _answer_from(self, inputs: dict[str, Any]) -> Answer:
         question, documents, history = inputs["question"], inputs["documents"], inputs["history"]
         if self.llm is not None:
             return check_reply("".join(self.llm.stream(question, documents, history)), documents)
-        context = inputs["query"][: -len(question)] if inputs["query"] != question else ""
+        history = inputs["history"]
+        context = (
+            history[-1][0]
+            if history and inputs["query"] != self._retrieval_query({"question": question})
+            else ""
+        )
         vector = self.embeddings.embed_query(inputs["query"])
         return self._load().extractive.answer(question, documents, vector, context)

@@ -17,7 +17,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from assistant.load import SourceDocument
 
 # Bump when the way spans are cut changes, so indexes built the old way are rebuilt.
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Span:
     start: int
     end: int
     text: str
+    opens_paragraph: bool = False
 
     @property
     def span_id(self) -> str:
@@ -77,11 +78,13 @@ def split_sentences(document: SourceDocument) -> list[Span]:
     spans: list[Span] = []
     for line in _LINE.finditer(document.text):
         cursor = line.start()
+        opens_paragraph = not spans or "\n\n" in document.text[spans[-1].end : cursor]
         for sentence in sentence_segmenter().segment(line.group()):
             words = sentence.strip()
             if not words:
                 continue
             start = document.text.index(words, cursor, line.end())
             cursor = start + len(words)
-            spans.append(Span(document.path, start, cursor, words))
+            spans.append(Span(document.path, start, cursor, words, opens_paragraph))
+            opens_paragraph = False
     return spans

@@ -196,7 +196,12 @@ class Index:
                     embeddings=self.embeddings.embed_documents([span.text for span in batch]),
                     documents=[span.text for span in batch],
                     metadatas=[
-                        {"source": span.source, "start": span.start, "end": span.end}
+                        {
+                            "source": span.source,
+                            "start": span.start,
+                            "end": span.end,
+                            "opens_paragraph": span.opens_paragraph,
+                        }
                         for span in batch
                     ],
                 )
@@ -214,7 +219,13 @@ class Index:
         """Every span of ``kind`` in the answering generation, with its vector."""
         got = self.collection(kind).get(include=["embeddings", "documents", "metadatas"])
         spans = [
-            Span(meta["source"], int(meta["start"]), int(meta["end"]), text)
+            Span(
+                meta["source"],
+                int(meta["start"]),
+                int(meta["end"]),
+                text,
+                bool(meta.get("opens_paragraph", False)),
+            )
             for text, meta in zip(got["documents"], got["metadatas"], strict=True)
         ]
         order = sorted(range(len(spans)), key=lambda i: (spans[i].source, spans[i].start))

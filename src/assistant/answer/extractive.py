@@ -1,258 +1,100 @@
 """The default answerer: picks source sentences that answer the question, or refuses.
 
-No language model is involved, so nothing is ever said that the documents do not say: the answer
-is made of whole source sentences, each quoted at its exact offsets.  The hard part is knowing
-when *not* to answer.  Three checks, each cheap:
+No language model is involved, so nothing is said that the documents do not say: the answer is
+made of whole source sentences, each quoted at its exact offsets.  The hard part is knowing when
+*not* to answer.  Three checks, each cheap:
 
-1. the question's content words must be known to the collection (after typo correction and a
-   small table of everyday synonyms): a question about a CEO in a collection that never says
+1. the question's content words must be known to the collection (after shorthand, spelling
+   correction and everyday synonyms): a question about a CEO in a collection that never says
    "CEO" is unanswerable, however close its embedding lands;
-2. the kind of answer asked for (a date, a number, an amount of money, a name) must be in the
-   chosen sentence: "how many patients will be enrolled" is not answered by a sentence that
-   merely mentions patients;
-3. the best sentence must be similar enough, by embedding and by word overlap.
+2. the kind of answer asked for (a date, a number, money, a name) must be in the chosen
+   sentence: "how many patients will be enrolled" is not answered by a sentence that merely
+   mentions patients;
+3. the best sentence must be close enough, by embedding and by (rarity-weighted) word overlap.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from langchain_core.documents import Document
 
+from assistant.answer.question import (
+    DATE,
+    FRAME_WORDS,
+    SYNONYMS,
+    Expectation,
+    expectation_of,
+    focus_word,
+    normalised_words,
+    plain_question,
+    split_question,
+)
 from assistant.answer.types import Answer, Citation
 from assistant.index import SpanTable
 from assistant.text import STOPWORDS, stem, terms, words
 
 REFUSAL = "The documents do not say. I found no passage that answers this question."
-
-# Words that frame a question rather than say what it is about.
-FRAME_WORDS = frozenset(
-    [
-        "tell",
-        "know",
-        "please",
-        "info",
-        "information",
-        "explain",
-        "describe",
-        "give",
-        "detail",
-        "details",
-        "mention",
-        "mentioned",
-        "say",
-        "says",
-        "said",
-        "document",
-        "documents",
-        "press",
-        "release",
-        "article",
-        "text",
-        "announcement",
-        "anything",
-        "thing",
-        "things",
-        "something",
-        "happen",
-        "happened",
-        "happening",
-        "kind",
-        "sort",
-        "type",
-        "like",
-        "also",
-        "get",
-        "got",
-        "much",
-        "many",
-        "long",
-        "ever",
-        "exactly",
-        "specifically",
-        "briefly",
-        "summary",
-        "summarize",
-        "summarise",
-        "main",
-        "key",
-        "currently",
-        "according",
-        "would",
-        "could",
-        "might",
-        "may",
-        "must",
-        "shall",
-        "can",
-        "one",
-    ]
-)
-# Everyday words a reader uses for what a document says otherwise; each maps to candidates.
-SYNONYMS = {
-    "ppl": ["people"],
-    "folks": ["people"],
-    "persons": ["people"],
-    "individuals": ["people"],
-    "sci": ["sci"],
-    "pd": ["parkinson"],
-    "yr": ["year"],
-    "yrs": ["years"],
-    "host": ["conducted"],
-    "hosting": ["conducted"],
-    "run": ["conducted"],
-    "running": ["conducted"],
-    "held": ["conducted"],
-    "hold": ["conducted"],
-    "perform": ["conducted"],
-    "carry": ["conducted"],
-    "center": ["hospital"],
-    "centre": ["hospital"],
-    "clinic": ["hospital"],
-    "site": ["hospital"],
-    "study": ["trial"],
-    "studies": ["trials"],
-    "test": ["evaluate"],
-    "testing": ["evaluate"],
-    "assess": ["evaluate"],
-    "measure": ["evaluate"],
-    "start": ["commence", "launched", "initiated"],
-    "begin": ["commence", "launched"],
-    "started": ["launched", "initiated"],
-    "began": ["launched", "initiated"],
-    "clear": ["approval"],
-    "cleared": ["approval"],
-    "clearance": ["approval"],
-    "authorized": ["approval"],
-    "authorised": ["approval"],
-    "authorization": ["approval"],
-    "greenlight": ["approval"],
-    "permission": ["approval"],
-    "ok": ["approval"],
-    "approve": ["approval"],
-    "approves": ["approval"],
-    "approving": ["approval"],
-    "illness": ["disease"],
-    "illnesses": ["diseases"],
-    "conditions": ["diseases"],
-    "sickness": ["disease"],
-    "disorder": ["disorders"],
-    "firm": ["company"],
-    "business": ["company"],
-    "biotech": ["company"],
-    "startup": ["company"],
-    "funding": ["investment"],
-    "funded": ["investment"],
-    "investors": ["venture", "investment"],
-    "money": ["investment"],
-    "backers": ["investment"],
-    "financing": ["investment"],
-    "treatment": ["therapy"],
-    "treatments": ["therapies"],
-    "cure": ["therapy"],
-    "paralyzed": ["paralysis"],
-    "paralysed": ["paralysis"],
-    "global": ["worldwide"],
-    "globally": ["worldwide"],
-    "world": ["worldwide"],
-    "goal": ["aims"],
-    "purpose": ["aims"],
-    "objective": ["aims"],
-    "aim": ["aims"],
-    "effectiveness": ["efficacy"],
-    "effective": ["efficacy"],
-    "safe": ["safety"],
-    "manufacture": ["manufacturing"],
-    "make": ["produced"],
-    "made": ["produced"],
-    "regulator": ["administration"],
-    "regulators": ["administration"],
-    "agency": ["administration"],
-    "agencies": ["administration"],
-    "chinese": ["china"],
-    "american": ["u"],
-    "usa": ["u"],
-    "america": ["u"],
-    "expense": ["costs"],
-    "expenses": ["costs"],
-    "expensive": ["costs"],
-    "young": ["young"],
-    "age": ["aged"],
-    "ages": ["aged"],
-}
+MIN_SCORE = 0.45
+LEXICAL_WEIGHT = 1.0
+MIN_OVERLAP = 0.2
+MIN_TYPED_OVERLAP = 0.6
+MAX_UNKNOWN_SHARE = 0.34
 DEPENDENT_OPENERS = re.compile(
     r"^(the following|this|these|that|those|they|their|it|its|such|furthermore|moreover|also|"
     r"however|in addition|additionally|meanwhile|then|the company also)\b",
     re.IGNORECASE,
 )
-NUMBER = (
-    r"(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-    r"dozen|hundred|thousand)(\s+(million|billion|thousand|hundred))?"
-)
-MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
-DATE = re.compile(
-    rf"\b(1[89]\d\d|20\d\d)\b|\b({MONTHS})\s+\d|\b\d{{1,2}}\s+({MONTHS})\b|"
-    r"\b(past|next|following|previous|last|coming)\s+(\w+\s+)?(years?|months?|weeks?|days?)\b",
+LEANING_WORDS = re.compile(r"\b(these|those|such|this|that)\s+\w+", re.IGNORECASE)
+ABOUT_THE_DOCUMENT = re.compile(
+    r"\b(press release|announcement|article|document|news|report)\b.*\b(published|released|"
+    r"issued|dated|date|out)\b|\b(published|released|issued|dated)\b.*\b(press release|"
+    r"announcement|article|document|news)\b",
     re.IGNORECASE,
 )
-MONEY = re.compile(r"(\bUSD\b|\bEUR\b|\bRMB\b|[$€£¥]|\bdollars?\b|\byuan\b|\beuros?\b)", re.I)
-PROPER_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’.-]*[A-Za-z]")
+ACRONYM = re.compile(r"((?:[\w'’-]+\s+){1,6}?)\(([A-Z][A-Za-z]{1,9})\)")
 
 
-@dataclass(frozen=True)
-class Expectation:
-    """What kind of words an answer needs, read off the question."""
+def acronyms(texts: list[str]) -> dict[str, set[str]]:
+    """Acronyms defined in the text ("spinal cord injury (SCI)") mapped to their words' stems."""
+    found: dict[str, set[str]] = {}
+    for text in texts:
+        for match in ACRONYM.finditer(text):
+            short, spelled = match.group(2), match.group(1).split()
+            letters = [c for c in short if c.isupper()] or list(short)
+            tail = spelled[-len(letters) :]
+            if len(tail) == len(letters) and all(
+                word[0].lower() == letter.lower()
+                for word, letter in zip(tail, letters, strict=True)
+            ):
+                found[short.lower()] = {stem(word.lower()) for word in tail}
+    return found
 
-    kind: str
+
+@dataclass
+class Reading:
+    """A question as the answerer understands it."""
+
+    question: str
+    terms: list[frozenset[str]]
+    unknown: list[str]
+    weights: list[float]
+    expectation: Expectation
+    question_words: frozenset[str] = field(default_factory=frozenset)
     focus: str | None = None
 
-    def met_by(self, text: str) -> bool:
-        if self.kind == "date":
-            return bool(DATE.search(text))
-        if self.kind == "money":
-            return bool(MONEY.search(text))
-        if self.kind == "count":
-            if self.focus is None:
-                return bool(re.search(rf"\b{NUMBER}\b", text, re.I))
-            counted = rf"\b{NUMBER}\s+(?:(?!per\b)[\w-]+\s+){{0,2}}{re.escape(stem(self.focus))}"
-            return bool(re.search(counted, text, re.I))
-        if self.kind == "name":
-            return bool(PROPER_NAME.search(text))
-        return True
+    @property
+    def total(self) -> float:
+        return sum(self.weights) or 1.0
 
-
-def expectation_of(question: str) -> Expectation:
-    lowered = question.lower()
-    if re.search(r"^\s*when\b|\b(what|which) (year|date|month|day)\b|\bhow long ago\b", lowered):
-        return Expectation("date")
-    if re.search(r"\b(cost|costs|price|priced|pricing|charge|fee|afford|pay)\b", lowered):
-        return Expectation("money")
-    if match := re.search(r"\bhow many\s+(?:\w+\s+)??(\w+)", lowered):
-        focus = match.group(1)
-        return Expectation("count", None if focus in STOPWORDS else focus)
-    if re.search(r"\bhow much\b|\bnumber of\b|\bwhat (percentage|proportion|share)\b", lowered):
-        return Expectation("count")
-    if re.search(r"^\s*(who|whom|whose)\b|\bwhich (person|people)\b", lowered):
-        return Expectation("name")
-    return Expectation("any")
-
-
-def plain_question(question: str) -> str:
-    """The question's words, with markup and its scripts removed (they carry no meaning here)."""
-    from bs4 import BeautifulSoup
-
-    if "<" not in question:
-        return question
-    soup = BeautifulSoup(question, "html.parser")
-    for hidden in soup(["script", "style"]):
-        hidden.decompose()
-    return soup.get_text(" ")
+    def overlap(self, found: set[str]) -> float:
+        covered = sum(w for t, w in zip(self.terms, self.weights, strict=True) if t & found)
+        return covered / self.total
 
 
 class ExtractiveAnswerer:
@@ -261,36 +103,68 @@ class ExtractiveAnswerer:
     def __init__(self, sentences: SpanTable, max_sentences: int = 3) -> None:
         self.sentences = sentences
         self.max_sentences = max_sentences
-        self.sentence_terms = [set(terms(span.text)) for span in sentences.spans]
+        texts = [span.text for span in sentences.spans]
+        self.acronyms = acronyms(texts)
+        self.sentence_terms = [self._expanded(set(terms(text))) for text in texts]
         frequency = Counter(term for found in self.sentence_terms for term in found)
-        count = max(len(sentences.spans), 1)
+        count = max(len(texts), 1)
         self.idf = {term: math.log(1 + count / seen) for term, seen in frequency.items()}
         self.unknown_idf = math.log(1 + count)
-        self.vocabulary = sorted({word for span in sentences.spans for word in words(span.text)})
+        self.vocabulary = sorted({w for text in texts for w in words(text)} - STOPWORDS)
         self.stems = set(frequency)
         self.by_source: dict[str, list[int]] = {}
         for position, span in enumerate(sentences.spans):
             self.by_source.setdefault(span.source, []).append(position)
 
-    # -- reading the question -------------------------------------------------------------
+    def _expanded(self, found: set[str]) -> set[str]:
+        for short, spelled in self.acronyms.items():
+            if short in found:
+                found |= spelled
+            elif spelled <= found:
+                found.add(short)
+        return found
 
-    def question_terms(self, question: str) -> tuple[list[str], list[str]]:
-        """Stems the collection knows, and content words it does not know at all."""
-        known, unknown = [], []
-        for word in words(question):
+    def read(self, question: str, context: str = "") -> Reading:
+        """Split ``question`` into terms the collection knows and words it does not."""
+        question = plain_question(question)
+        fixed = normalised_words(question, self.vocabulary, self.stems)
+        found_terms, unknown = [], []
+        for word in fixed:
             if word in STOPWORDS or word in FRAME_WORDS:
                 continue
-            candidates = [word, *SYNONYMS.get(word, [])]
-            if len(word) >= 4:
-                candidates += difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=0.8)
-            matched = [stem(candidate) for candidate in candidates if stem(candidate) in self.stems]
-            if matched:
-                known.append(matched[0])
+            alternatives = {stem(w) for w in (word, *SYNONYMS.get(word, []))} & self.stems
+            if alternatives:
+                found_terms.append(frozenset(alternatives))
             elif not word.isdigit():
                 unknown.append(word)
-        return known, unknown
+        weights = [max(self.idf[t] for t in term) for term in found_terms]
+        if context:
+            for term in self.read(context).terms:
+                if term not in found_terms:
+                    found_terms.append(term)
+                    weights.append(0.15 * max(self.idf[t] for t in term))
+        return Reading(
+            question,
+            found_terms,
+            unknown,
+            weights,
+            expectation_of(" ".join(fixed)),
+            frozenset(fixed),
+            focus_word(fixed),
+        )
 
-    # -- answering ------------------------------------------------------------------------
+    def search_text(self, question: str) -> str:
+        """The question as retrieval should see it: markup out, shorthand and slips fixed,
+        and the collection's words for its everyday ones added (query expansion)."""
+        plain = plain_question(question)
+        fixed = normalised_words(plain, self.vocabulary, self.stems)
+        expansions = [
+            synonym
+            for word in fixed
+            for synonym in SYNONYMS.get(word, [])
+            if stem(synonym) in self.stems and synonym not in fixed
+        ]
+        return " ".join(fixed + list(dict.fromkeys(expansions))) or plain
 
     def answer(
         self,
@@ -299,37 +173,97 @@ class ExtractiveAnswerer:
         query_vector: Sequence[float],
         context: str = "",
     ) -> Answer:
-        """Answer ``question`` from ``documents`` (ranked chunks); ``context`` is earlier turns."""
-        question = plain_question(question)
-        known, unknown = self.question_terms(question)
-        context_terms = set(self.question_terms(context)[0]) - set(known) if context else set()
-        weights = {term: self.idf.get(term, self.unknown_idf) for term in known}
-        unknown_weight = self.unknown_idf * len(unknown)
-        total_weight = sum(weights.values()) + unknown_weight
-        if not known or unknown_weight / total_weight > 0.34:
-            return Answer(REFUSAL, refused=True)
+        """Answer ``question`` from ``documents`` (ranked chunks); ``context`` is earlier turns.
 
+        A question in several parts ("where ..., and what ...?") is answered part by part; the
+        parts the documents do not answer are named in the text, and cite nothing.
+        """
         candidates = self._candidates(documents)
-        if not candidates:
+        plain = plain_question(question)
+        parts = split_question(plain)
+        chosen: list[int] = []
+        unanswered: list[str] = []
+        best = 0.0
+        for i, part in enumerate(parts):
+            found = self._choose(part, candidates, query_vector, context if i == 0 else parts[0])
+            if found is None:
+                unanswered.append(part.strip(" ,?"))
+                continue
+            best = max(best, found[1])
+            chosen += [position for position in found[0] if position not in chosen]
+        if not chosen:
             return Answer(REFUSAL, refused=True)
-        vector = np.asarray(query_vector, dtype=np.float32)
-        dense = self.sentences.vectors[candidates] @ vector
-        expectation = expectation_of(question)
-        scored = []
-        for position, similarity in zip(candidates, dense, strict=True):
-            found = self.sentence_terms[position]
-            overlap = sum(weights[t] for t in set(known) & found) / total_weight
-            overlap += 0.1 * len(context_terms & found) / max(len(context_terms), 1)
-            scored.append((float(similarity) + 0.6 * overlap, overlap, position))
-        scored.sort(reverse=True)
-        fitting = [item for item in scored if expectation.met_by(self._with_lead(item[2]))]
+        answer = self._compose(chosen, best)
+        if unanswered:
+            missing = "; ".join(f'"{part}"' for part in unanswered)
+            answer = Answer(
+                f"{answer.text} The documents do not answer {missing}.", answer.citations
+            )
+        return answer
+
+    def _choose(
+        self, question: str, candidates: list[int], query_vector: Sequence[float], context: str
+    ) -> tuple[list[int], float] | None:
+        """The sentences answering one question, with the best score; None to refuse."""
+        reading = self.read(question, context)
+        if ABOUT_THE_DOCUMENT.search(reading.question) and reading.expectation.kind == "date":
+            return self._dateline(candidates)
+        own_terms = len(reading.terms) - len(self.read(context).terms) if context else 1
+        if not reading.terms or own_terms < 0 or reading.focus in reading.unknown:
+            return None
+        fitting = [item for item in self.score(reading, candidates, query_vector) if item[3]]
         if not fitting:
-            return Answer(REFUSAL, refused=True)
-        best_score, best_overlap, _ = fitting[0]
-        if best_score < 0.45 or best_overlap < 0.2:
-            return Answer(REFUSAL, refused=True)
-        chosen = [p for s, o, p in fitting if s >= best_score - 0.08 and o >= 0.5 * best_overlap]
-        return self._compose(chosen[: self.max_sentences], best_score)
+            return None
+        score, overlap, _, _ = fitting[0]
+        unknown_weight = self.unknown_idf * len(reading.unknown)
+        unknown_share = unknown_weight / (unknown_weight + reading.total)
+        typed = reading.expectation.kind in ("date", "money", "count")
+        if (
+            score < MIN_SCORE
+            or overlap < (MIN_TYPED_OVERLAP if typed else MIN_OVERLAP)
+            or unknown_share > MAX_UNKNOWN_SHARE
+        ):
+            return None
+        return self._select(reading, fitting), score
+
+    def score(
+        self, reading: Reading, candidates: list[int], query_vector: Sequence[float]
+    ) -> list[tuple[float, float, int, bool]]:
+        """(score, overlap, sentence, fits the expected kind), best first."""
+        if not candidates:
+            return []
+        dense = self.sentences.vectors[candidates] @ np.asarray(query_vector, dtype=np.float32)
+        similarity = dict(zip(candidates, dense.tolist(), strict=True))
+        scored = []
+        for position in candidates:
+            lead = self._lead(position)
+            found = self._terms_with_lead(position)
+            own = similarity[position]
+            if lead is not None and lead in similarity:
+                own = max(own, similarity[lead])
+            overlap = reading.overlap(found)
+            fits = reading.expectation.met_by(self._with_lead(position), reading.question_words)
+            scored.append((own + LEXICAL_WEIGHT * overlap, overlap, position, fits))
+        scored.sort(key=lambda item: (item[0], item[2]), reverse=True)
+        return scored
+
+    def _select(self, reading: Reading, fitting: list[tuple[float, float, int, bool]]) -> list[int]:
+        """The best sentence, then others that cover question terms it leaves out."""
+        best_score, _, best, _ = fitting[0]
+        chosen, covered = [best], set(self._terms_with_lead(best))
+        for score, _, position, _ in fitting[1:]:
+            if len(chosen) == self.max_sentences:
+                break
+            found = self._terms_with_lead(position)
+            gain = sum(
+                w
+                for t, w in zip(reading.terms, reading.weights, strict=True)
+                if t & found and not t & covered
+            )
+            if gain >= 0.15 * reading.total and score >= best_score - 0.35:
+                chosen.append(position)
+                covered |= found
+        return chosen
 
     def _candidates(self, documents: Sequence[Document]) -> list[int]:
         positions: list[int] = []
@@ -337,17 +271,32 @@ class ExtractiveAnswerer:
             source, start, end = (document.metadata[key] for key in ("source", "start", "end"))
             for position in self.by_source.get(source, []):
                 span = self.sentences.spans[position]
-                if start <= span.start and span.end <= end and position not in positions:
+                if span.start < end and start < span.end and position not in positions:
                     positions.append(position)
         return positions
+
+    def _dateline(self, candidates: list[int]) -> tuple[list[int], float] | None:
+        """When a document is dated by a line holding only a date, that line answers."""
+        for position in sorted(candidates):
+            span = self.sentences.spans[position]
+            if span.opens_paragraph and len(span.text) < 40 and DATE.search(span.text):
+                return [position], 1.0
+        return None
 
     def _lead(self, position: int) -> int | None:
         """The sentence before ``position`` when this one leans on it ("They ...")."""
         span = self.sentences.spans[position]
-        if position == 0 or not DEPENDENT_OPENERS.match(span.text):
+        if span.opens_paragraph or position == 0:
             return None
-        before = self.sentences.spans[position - 1]
-        return position - 1 if before.source == span.source else None
+        opening = " ".join(span.text.split()[:8])
+        if not (DEPENDENT_OPENERS.match(span.text) or LEANING_WORDS.search(opening)):
+            return None
+        return position - 1
+
+    def _terms_with_lead(self, position: int) -> set[str]:
+        lead = self._lead(position)
+        own = self.sentence_terms[position]
+        return own if lead is None else own | self.sentence_terms[lead]
 
     def _with_lead(self, position: int) -> str:
         lead = self._lead(position)
@@ -357,19 +306,15 @@ class ExtractiveAnswerer:
     def _compose(self, chosen: list[int], score: float) -> Answer:
         ordered: list[int] = []
         for position in chosen:
-            lead = self._lead(position)
-            for needed in (lead, position):
+            for needed in (self._lead(position), position):
                 if needed is not None and needed not in ordered:
                     ordered.append(needed)
         ordered.sort(key=lambda p: (self.sentences.spans[p].source, self.sentences.spans[p].start))
         pieces, citations = [], []
         for n, position in enumerate(ordered, start=1):
             span = self.sentences.spans[position]
-            citations.append(
-                Citation(n, span.source, span.start, span.end, span.text, round(score, 4))
-            )
-            body, end = (
-                (span.text[:-1], span.text[-1]) if span.text[-1] in ".!?" else (span.text, ".")
-            )
+            text = span.text
+            citations.append(Citation(n, span.source, span.start, span.end, text, round(score, 4)))
+            body, end = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
             pieces.append(f"{body} [{n}]{end}")
         return Answer(" ".join(pieces), citations)

@@ -1,0 +1,246 @@
+"""Reading a question: its words as the collection spells them, and the kind of answer it wants.
+
+Everything here is cheap string work, done once per question.  The tables are everyday English
+(chat shorthand, common paraphrases, question frames), not facts about any document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.text import STOPWORDS, stem, words
+
+# Words that frame a question rather than say what it is about.
+FRAME_WORDS = frozenset(
+    """tell know please info information explain describe give detail details mention mentioned
+    say says said document documents press release article text announcement anything thing
+    things something happen happened happening kind sort type like also get got much many long
+    ever exactly specifically briefly summary summarize summarise main key currently according
+    would could might may must shall can one full name names called date year years day month
+    time list two three both going""".split()
+)
+# How people type in a chat box; mapped before spelling correction.
+SHORTHAND = {
+    "u": "you", "r": "are", "ur": "your", "wat": "what", "wot": "what", "wut": "what",
+    "frm": "from", "abt": "about", "b4": "before", "govt": "government", "w": "with",
+    "hw": "how", "wen": "when", "whn": "when", "wher": "where", "whr": "where", "nd": "and",
+    "n": "and", "thru": "through", "wich": "which", "whcih": "which", "teh": "the", "pts": "patients", "pt": "patient", "ppl": "people",
+    "tx": "treatment", "yr": "year", "yrs": "years", "pd": "parkinson", "approx": "about",
+}  # fmt: skip
+# Everyday phrases, read as one word before synonyms are looked up.
+PHRASES = {
+    "take place": "conducted", "takes place": "conducted", "find out": "evaluate",
+    "green light": "approval", "go ahead": "approval", "look into": "evaluate",
+    "set up": "launched", "kick off": "commence",
+}  # fmt: skip
+# Everyday paraphrases: a question word, and words a document may use for it instead.
+SYNONYMS = {
+    "host": ["conducted"], "run": ["conducted"], "runs": ["conducted"], "held": ["conducted"],
+    "hold": ["conducted"], "perform": ["conducted"], "carry": ["conducted"],
+    "center": ["hospital"], "centre": ["hospital"], "clinic": ["hospital"], "site": ["hospital"],
+    "study": ["trial"], "studies": ["trials"], "test": ["evaluate"], "testing": ["evaluate", "trial"],
+    "assess": ["evaluate"], "measure": ["evaluate"],
+    "start": ["commence", "launched", "initiated"], "begin": ["commence", "launched"],
+    "started": ["launched", "initiated"], "began": ["launched", "initiated"],
+    "clear": ["approval"], "cleared": ["approval"], "clearance": ["approval"], "green": ["approval"],
+    "light": ["approval"], "authorized": ["approval"], "authorised": ["approval"],
+    "permission": ["approval"], "approve": ["approval"], "approves": ["approval"],
+    "gave": ["received"], "give": ["received"], "granted": ["received"], "got": ["received"],
+    "illness": ["disease"], "illnesses": ["diseases"], "conditions": ["diseases"],
+    "sickness": ["disease"], "disorder": ["disorders"], "ailments": ["diseases"],
+    "firm": ["company"], "business": ["company"], "biotech": ["company"], "startup": ["company"],
+    "funding": ["investment"], "funded": ["investment"], "investors": ["investment"],
+    "backers": ["investment"], "financing": ["investment"], "money": ["investment"],
+    "treatment": ["therapy"], "treatments": ["therapies"], "cure": ["therapy"],
+    "paralyzed": ["paralysis"], "paralysed": ["paralysis"],
+    "global": ["worldwide"], "globally": ["worldwide"], "world": ["worldwide"],
+    "globe": ["worldwide"], "common": ["prevalent", "affecting"], "widespread": ["prevalent"],
+    "goal": ["aims"], "purpose": ["aims"], "objective": ["aims"], "aim": ["aims"],
+    "trying": ["seeks", "aims"], "try": ["seeks", "aims"], "attempt": ["seeks", "aims"],
+    "effectiveness": ["efficacy"], "effective": ["efficacy"], "safe": ["safety"],
+    "manufacture": ["manufacturing"], "make": ["produced"], "made": ["produced"],
+    "regulator": ["administration"], "regulators": ["administration"],
+    "agency": ["administration"], "agencies": ["administration"],
+    "chinese": ["china"], "american": ["food"], "usa": ["food"], "america": ["food"],
+    "expense": ["costs"], "expenses": ["costs"], "expensive": ["costs"], "toll": ["burden"],
+    "wealthy": ["high"], "rich": ["high"], "nations": ["countries"], "nation": ["countries"],
+    "humans": ["people"], "human": ["people"], "persons": ["people"], "person": ["patient"],
+    "individuals": ["people"], "folks": ["people"],
+    "consequences": ["leads", "impact"],
+    "physical": ["motor"], "require": ["necessitates"], "requires": ["necessitates"],
+    "need": ["necessitates"], "needs": ["necessitates"], "suffer": ["affecting", "prevalent"],
+    "tends": ["often"], "usually": ["often"], "typically": ["often"], "frequently": ["often"],
+    "happen": ["resulting"], "caused": ["resulting"], "cause": ["resulting"], "causes": ["resulting"],
+    "worked": ["collaborated"], "partnered": ["collaborated"], "teamed": ["collaborated"],
+    "age": ["aged"], "ages": ["aged"], "groups": ["adults"],
+}  # fmt: skip
+INSTRUCTION = re.compile(
+    r"^\s*(ignore|disregard|forget|pretend|you are|you're|act as|system\s*:|assistant\s*:|"
+    r"from now on|do not|don't|never|always)\b",
+    re.IGNORECASE,
+)
+NUMBER = (
+    r"(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+    r"dozen|hundred|thousand)(\s+(million|billion|thousand|hundred))?"
+)
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+DATE = re.compile(
+    rf"\b(1[89]\d\d|20\d\d)\b|\b({MONTHS})\s+\d|\b\d{{1,2}}\s+({MONTHS})\b|"
+    r"\b(past|next|following|previous|last|coming)\s+(\w+\s+)?(years?|months?|weeks?|days?)\b",
+    re.IGNORECASE,
+)
+MONEY = re.compile(r"(\bUSD\b|\bEUR\b|\bRMB\b|[$€£¥]|\bdollars?\b|\byuan\b|\beuros?\b)", re.I)
+PLACE = re.compile(rf"\b(at|in)\s+(the\s+)?(?!({MONTHS.title()})\b)[A-Z][a-z]")
+NAME = re.compile(r"\b[A-Z][\w'’./-]*[A-Za-z]")
+ENTITY_NOUNS = frozenset(
+    """firm firms company companies investor investors hospital hospitals university
+    universities agency agencies regulator regulators organization organizations organisation
+    organisations partner partners country countries city cities institution institutions
+    person people doctor doctors expert experts""".split()
+)
+PEOPLE_NOUNS = re.compile(
+    r"\b(adults|people|patients|individuals|children|men|women|experts|researchers|team|"
+    r"company|companies|firms|doctors|scientists|investors)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What kind of words an answer needs, read off the question."""
+
+    kind: str = "any"
+    focus: str | None = None
+
+    def met_by(self, text: str, question_words: frozenset[str] = frozenset()) -> bool:
+        if self.kind == "date":
+            return bool(DATE.search(text))
+        if self.kind == "money":
+            return bool(MONEY.search(text))
+        if self.kind == "count":
+            if self.focus is None:
+                return bool(re.search(rf"\b{NUMBER}\b", text, re.I))
+            counted = rf"\b{NUMBER}\s+(?:(?!per\b)[\w-]+\s+){{0,2}}{re.escape(stem(self.focus))}"
+            return bool(re.search(counted, text, re.I))
+        if self.kind == "name":
+            return self._names_near_focus(text, question_words)
+        if self.kind == "place":
+            return bool(PLACE.search(text))
+        if self.kind == "who":
+            return self._names_near_focus(text, question_words) or bool(PEOPLE_NOUNS.search(text))
+        return True
+
+    def _names_near_focus(self, text: str, question_words: frozenset[str]) -> bool:
+        """A proper name the question lacks, beside the thing asked about when it is there."""
+        tokens = text.split()
+        names = [
+            i
+            for i, token in enumerate(tokens)
+            if i > 0 and NAME.match(token) and token.strip(".,;:'’s").lower() not in question_words
+        ]
+        if self.focus is None:
+            return bool(names)
+        focus_stems = {stem(self.focus), *(stem(s) for s in SYNONYMS.get(self.focus, []))}
+        near = [i for i, t in enumerate(tokens) if stem(t.strip(".,;:").lower()) in focus_stems]
+        if not near:
+            return bool(names)
+        return any(abs(i - j) <= 5 for i in names for j in near)
+
+
+def expectation_of(question: str) -> Expectation:
+    lowered = question.lower()
+    if re.search(r"^\s*when\b|\b(what|which) (year|date|month|day)\b|\bhow long ago\b", lowered):
+        return Expectation("date")
+    if re.search(r"\b(cost|costs|price|priced|pricing|charge|fee|afford|pay)\b", lowered):
+        return Expectation("money")
+    if match := re.search(r"\bhow many\s+(?:\w+\s+)??(\w+)", lowered):
+        focus = match.group(1)
+        return Expectation("count", None if focus in STOPWORDS else focus)
+    if re.search(r"\bhow much\b|\bnumber of\b|\bwhat (percentage|proportion|share)\b", lowered):
+        return Expectation("count")
+    if re.search(r"^\s*(who|whom|whose)\b", lowered):
+        return Expectation("who")
+    if match := re.search(r"\b(which|what)\s+(\w+(?:\s+\w+){0,2})", lowered):
+        for word in match.group(2).split():
+            if word in ("kind", "kinds", "type", "types", "sort", "sorts"):
+                break
+            if word in ENTITY_NOUNS:
+                return Expectation("name", word)
+    if re.search(r"^\s*where\b", lowered):
+        return Expectation("place")
+    return Expectation()
+
+
+def split_question(question: str) -> list[str]:
+    """ "Where will it run, and what will it test?" becomes its two questions."""
+    parts = re.split(
+        r",?\s+and\s+(?=(?:what|which|who|whom|whose|where|when|why|how)\b)",
+        question,
+        flags=re.IGNORECASE,
+    )
+    return [part for part in parts if part.strip()]
+
+
+def focus_word(question_words: list[str]) -> str | None:
+    """The first content word after the question word: "what *dose* ...", "which *firms*"."""
+    for i, word in enumerate(question_words):
+        if word in ("what", "which", "who", "whom", "whose") or (
+            word in ("many", "much") and i and question_words[i - 1] == "how"
+        ):
+            for later in question_words[i + 1 :]:
+                if later not in STOPWORDS and later not in FRAME_WORDS:
+                    return later
+            return None
+    return None
+
+
+def plain_question(question: str) -> str:
+    """The question itself: markup and scripts removed, injected instructions set aside.
+
+    "Ignore all previous instructions. In which year ...?" is answered as "In which year ...?";
+    text with no question in it beside the instructions is kept whole (and then refused).
+    """
+    if "<" in question:
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup(question, "html.parser")
+        for hidden in soup(["script", "style"]):
+            hidden.decompose()
+        question = soup.get_text(" ")
+    parts = [part for part in re.split(r"(?<=[.!?;])\s+|\s*--\s*", question.strip()) if part]
+    if len(parts) > 1:
+        asked = [part for part in parts if part.endswith("?") and not INSTRUCTION.match(part)]
+        if asked:
+            return " ".join(asked)
+    return question
+
+
+def normalised_words(question: str, vocabulary: list[str], known_stems: set[str]) -> list[str]:
+    """The question's words with chat shorthand expanded and one-letter slips corrected.
+
+    A word the collection does not know is replaced by a collection word at most one edit away
+    (two for long words), so "hosptial" finds "hospital" but "effects" is not turned into
+    "efforts".
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    joined = f" {' '.join(SHORTHAND.get(word, word) for word in words(question))} "
+    for phrase, meaning in PHRASES.items():
+        joined = joined.replace(f" {phrase} ", f" {meaning} ")
+    fixed = []
+    for word in joined.split():
+        if (
+            len(word) >= 4
+            and not {word} & (STOPWORDS | FRAME_WORDS | SYNONYMS.keys())
+            and stem(word) not in known_stems
+        ):
+            allowed = 2 if len(word) >= 8 else 1
+            match = process.extractOne(
+                word, vocabulary, scorer=OSA.distance, score_cutoff=allowed, processor=None
+            )
+            if match:
+                word = match[0]
+        fixed.append(word)
+    return fixed
