@@ -10,17 +10,19 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 PROJECT = Path(__file__).resolve().parent.parent
 CORPUS_FILE = PROJECT / "corpus" / "xellsmart-sci-trial-announcement.txt"
 
 
 @pytest.fixture(scope="session")
-def embeddings():
-    """The packaged MiniLM, loaded once for the whole session."""
+def embeddings(tmp_path_factory):
+    """The packaged MiniLM, loaded once for the whole session, with its fast question path."""
     from assistant.embed import load_embeddings
 
-    model = load_embeddings()
+    model = load_embeddings(cache_dir=tmp_path_factory.mktemp("model-cache"))
+    model.prepare_fast_queries()
     model.embed_query("warm up")
     return model
 

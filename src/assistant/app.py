@@ -5,7 +5,9 @@ for tests. Programs call the answer endpoint with::
 
     Client("http://127.0.0.1:7860/").predict("Which hospital will run the trial?", api_name="/ask")
 
-and get ``{"text": ..., "refused": ..., "citations": [...]}``.
+and get ``{"text": ..., "refused": ..., "citations": [...]}``. Optional arguments: ``k`` (passages),
+``answerer`` (one the page offers) and ``history`` (earlier ``[question, answer]`` pairs). Over
+plain HTTP, POST ``{"data": [question, null, null, null]}`` to ``/gradio_api/call/ask``.
 """
 
 from __future__ import annotations
@@ -236,16 +238,16 @@ def build_app(bot: Assistant) -> gr.Blocks:
         private: dict[str, Any] = {"api_visibility": "private"}
         inputs, outputs = [question, turns, k, answerer], [question, chatbot, sources, turns]
         answering = {"show_progress": "minimal", "trigger_mode": "once", **private}
-        gr.on([question.submit, send.click], respond, inputs, outputs, **answering)
+        answers = [gr.on([question.submit, send.click], respond, inputs, outputs, **answering)]
         for button in example_buttons:
-            button.click(lambda text=button.value: text, None, question, **private).then(
-                respond, inputs, outputs, **answering
-            )
-        gr.on(
+            fill = button.click(lambda text=button.value: text, None, question, **private)
+            answers.append(fill.then(respond, inputs, outputs, **answering))
+        gr.on(  # clearing also stops an answer still streaming
             [clear_button.click, chatbot.clear],
             clear,
             None,
             [chatbot, turns, sources, question],
+            cancels=answers,
             **private,
         )
         chatbot.select(show_sources, turns, sources, **private)

@@ -102,7 +102,8 @@ def sources_panel(
     pending: bool = False,
 ) -> str:
     """The sources panel for one answer (or the empty state before any question)."""
-    head = '<div class="sources"><div class="sources-title">Sources</div>'
+    state = "empty" if question is None or answer is None else "pending" if pending else "done"
+    head = f'<div class="sources" data-state="{state}"><div class="sources-title">Sources</div>'
     if question is None or answer is None:
         body = (
             '<p class="sources-note">Ask a question: each <span class="cite">[n]</span> in the '
@@ -165,20 +166,26 @@ CSS = """
   flex: 0 1 auto !important; min-width: 0 !important; width: auto !important; }
 """
 
-# Clicking a [n] chip scrolls the sources panel to card n and flashes it.
+# Clicking a [n] chip scrolls the sources panel to card n and flashes it; the click also selects
+# the message, which may re-render the panel (an older turn's sources), so flash again on change.
 JS = r"""
 () => {
+  const flash = (n) => {
+    const card = document.querySelector(`#sources .src-card[data-n="${n}"]`);
+    if (!card || card.classList.contains("flash")) return;
+    card.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    card.classList.add("flash");
+    setTimeout(() => card.classList.remove("flash"), 1500);
+  };
   document.addEventListener("click", (event) => {
     const chip = event.target.closest ? event.target.closest("#chat .cite") : null;
     const match = chip ? chip.textContent.match(/\d+/) : null;
-    if (!match) return;
-    setTimeout(() => {
-      const card = document.querySelector(`#sources .src-card[data-n="${match[0]}"]`);
-      if (!card) return;
-      card.scrollIntoView({ behavior: "smooth", block: "nearest" });
-      card.classList.add("flash");
-      setTimeout(() => card.classList.remove("flash"), 1200);
-    }, 400);
+    const panel = document.querySelector("#sources");
+    if (!match || !panel) return;
+    const observer = new MutationObserver(() => flash(match[0]));
+    observer.observe(panel, { childList: true, subtree: true, characterData: true });
+    setTimeout(() => observer.disconnect(), 3000);
+    flash(match[0]);
   });
 }
 """

@@ -86,6 +86,7 @@ class Assistant:
         self.llm = LLMAnswerer(chat_model) if chat_model is not None else None
         self.index = Index(self.settings, self.embeddings, client)
         self._loaded: _Loaded | None = None
+        self._retriever: HybridRetriever | None = None
         self._texts: dict[str, str] = {}
         if build_index:
             self.ensure_index()
@@ -147,12 +148,13 @@ class Assistant:
 
     @property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(
-            index=self.index,
-            lexical=self._load().lexical,
-            embeddings=self.embeddings,
-            k=self.settings.k,
-        )
+        """The hybrid retriever over the current index generation (made once per generation)."""
+        lexical = self._load().lexical
+        if self._retriever is None or self._retriever.lexical is not lexical:
+            self._retriever = HybridRetriever(
+                index=self.index, lexical=lexical, embeddings=self.embeddings, k=self.settings.k
+            )
+        return self._retriever
 
     @property
     def chain(self) -> Runnable:

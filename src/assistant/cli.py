@@ -150,3 +150,7 @@ def evaluate(context: click.Context, json_path: Path | None, markdown_path: Path
 
     code = run_eval_command(context.obj, json_path, markdown_path, stream=sys.stdout)
     context.exit(code)
+
+
+if __name__ == "__main__":
+    main()

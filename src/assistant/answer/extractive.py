@@ -87,6 +87,7 @@ class Reading:
     expectation: Expectation
     question_words: frozenset[str] = field(default_factory=frozenset)
     focus: str | None = None
+    own: int = 0  # how many of ``terms`` come from the question itself, not earlier turns
 
     @property
     def total(self) -> float:
@@ -113,8 +114,18 @@ class ExtractiveAnswerer:
         self.vocabulary = sorted({w for text in texts for w in words(text)} - STOPWORDS)
         self.stems = set(frequency)
         self.by_source: dict[str, list[int]] = {}
+        self.paragraph_of: list[int] = []
+        self.paragraph_terms: list[set[str]] = []
         for position, span in enumerate(sentences.spans):
             self.by_source.setdefault(span.source, []).append(position)
+            if (
+                span.opens_paragraph
+                or not position
+                or sentences.spans[position - 1].source != span.source
+            ):
+                self.paragraph_terms.append(set())
+            self.paragraph_of.append(len(self.paragraph_terms) - 1)
+            self.paragraph_terms[-1] |= self.sentence_terms[position]
 
     def _expanded(self, found: set[str]) -> set[str]:
         for short, spelled in self.acronyms.items():
@@ -138,6 +149,7 @@ class ExtractiveAnswerer:
             elif not word.isdigit():
                 unknown.append(word)
         weights = [max(self.idf[t] for t in term) for term in found_terms]
+        own = len(found_terms)
         if context:
             for term in self.read(context).terms:
                 if term not in found_terms:
@@ -151,6 +163,7 @@ class ExtractiveAnswerer:
             expectation_of(" ".join(fixed)),
             frozenset(fixed),
             focus_word(fixed),
+            own,
         )
 
     def search_text(self, question: str) -> str:
@@ -193,7 +206,8 @@ class ExtractiveAnswerer:
             chosen += [position for position in found[0] if position not in chosen]
         if not chosen:
             return Answer(REFUSAL, refused=True)
-        answer = self._compose(chosen, best)
+        asked = self.read(plain)
+        answer = self._compose(chosen, best, asked)
         if unanswered:
             missing = "; ".join(f'"{part}"' for part in unanswered)
             answer = Answer(
@@ -208,16 +222,19 @@ class ExtractiveAnswerer:
         reading = self.read(question, context)
         if ABOUT_THE_DOCUMENT.search(reading.question) and reading.expectation.kind == "date":
             return self._dateline(candidates)
-        own_terms = len(reading.terms) - len(self.read(context).terms) if context else 1
-        if not reading.terms or own_terms < 0 or reading.focus in reading.unknown:
+        if not reading.own or reading.focus in reading.unknown:
             return None
-        fitting = [item for item in self.score(reading, candidates, query_vector) if item[3]]
+        typed = reading.expectation.kind in ("date", "money", "count")
+        fitting = [
+            item
+            for item in self.score(reading, candidates, query_vector)
+            if item[3] and (not typed or self._about_the_subject(item[2], reading))
+        ]
         if not fitting:
             return None
         score, overlap, _, _ = fitting[0]
         unknown_weight = self.unknown_idf * len(reading.unknown)
         unknown_share = unknown_weight / (unknown_weight + reading.total)
-        typed = reading.expectation.kind in ("date", "money", "count")
         if (
             score < MIN_SCORE
             or overlap < (MIN_TYPED_OVERLAP if typed else MIN_OVERLAP)
@@ -265,6 +282,13 @@ class ExtractiveAnswerer:
                 covered |= found
         return chosen
 
+    def _about_the_subject(self, position: int, reading: Reading) -> bool:
+        """A date, number or amount answers only if what it is about is there too: each of
+        the question's own terms in the sentence, the one it leans on, or its paragraph
+        ("how much will the therapy cost" is not answered by what the injury costs)."""
+        around = self._terms_with_lead(position) | self.paragraph_terms[self.paragraph_of[position]]
+        return all(term & around for term in reading.terms[: reading.own])
+
     def _candidates(self, documents: Sequence[Document]) -> list[int]:
         positions: list[int] = []
         for document in documents:
@@ -303,7 +327,25 @@ class ExtractiveAnswerer:
         text = self.sentences.spans[position].text
         return text if lead is None else f"{self.sentences.spans[lead].text} {text}"
 
-    def _compose(self, chosen: list[int], score: float) -> Answer:
+    def _trimmed_end(self, position: int, asked: Reading) -> int:
+        """Where to end the quote of a chosen sentence: before a trailing aside
+        (", recognized for ...") that holds none of the question's words nor the kind of
+        answer it wants; the quote stays an exact prefix of the sentence."""
+        span = self.sentences.spans[position]
+        comma = span.text.rfind(", ")
+        if comma < 0.4 * len(span.text):
+            return span.end
+        tail = span.text[comma + 2 :]
+        if re.match(r"(and|or|but|nor|etc)\b", tail):  # the end of a list, not an aside
+            return span.end
+        tail_terms = self._expanded(set(terms(tail)))
+        if any(term & tail_terms for term in asked.terms) or (
+            asked.expectation.kind != "any" and asked.expectation.met_by(tail)
+        ):
+            return span.end
+        return span.start + comma
+
+    def _compose(self, chosen: list[int], score: float, asked: Reading | None = None) -> Answer:
         ordered: list[int] = []
         for position in chosen:
             for needed in (self._lead(position), position):
@@ -313,8 +355,9 @@ class ExtractiveAnswerer:
         pieces, citations = [], []
         for n, position in enumerate(ordered, start=1):
             span = self.sentences.spans[position]
-            text = span.text
-            citations.append(Citation(n, span.source, span.start, span.end, text, round(score, 4)))
-            body, end = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
-            pieces.append(f"{body} [{n}]{end}")
+            end = self._trimmed_end(position, asked) if asked and position in chosen else span.end
+            text = span.text[: end - span.start]
+            citations.append(Citation(n, span.source, span.start, end, text, round(score, 4)))
+            body, stop = (text[:-1], text[-1]) if text[-1] in ".!?" else (text, ".")
+            pieces.append(f"{body} [{n}]{stop}")
         return Answer(" ".join(pieces), citations)

@@ -1,0 +1,53 @@
+# `make run`: install, build the index when missing or stale, start the chat page.
+# `make test`: install with the dev extras, lint, run the whole suite and the eval gate.
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+PIP    := $(PYTHON) -m pip
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: run test install install-dev chromium lint bench clean
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+# torch first, pinned: a CPU wheel here; an unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml | $(PYTHON)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/assistant ingest
+	$(BIN)/assistant serve
+
+# The browser test needs Debian's Chromium; install it when missing and we can (CI is root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else echo "chromium is missing and this user cannot install it"; fi; }
+
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: install-dev chromium lint
+	$(BIN)/pytest -q
+	$(BIN)/assistant eval --json $(VENV)/eval-report.json --markdown evals/report.md
+
+bench: install-dev
+	$(PYTHON) benchmarks/latency.py
+
+clean:
+	rm -rf $(VENV)
+	find index -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,164 @@
+"""The chat page's server, called as a program would: through ``gradio_client`` on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import httpx
+from gradio_client import Client
+
+from assistant.app_render import answer_message, sources_panel, user_message
+
+HOSPITAL = "Which hospital will run the trial?"
+UNANSWERABLE = "Who is XellSmart's chief executive?"
+LOGIN = ("reader", "s3cret-pass")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(bot, auth: str | None = None) -> tuple[object, str]:
+    """The real page and API in this process, on a free loopback port."""
+    from assistant.app import build_app, launch
+
+    demo = build_app(bot)
+    port = free_port()
+    launch(demo, host="127.0.0.1", port=port, auth=auth, block=False)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+def client(url: str, **kwargs) -> Client:
+    return Client(url, verbose=False, analytics_enabled=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def server(bot) -> Iterator[str]:
+    demo, url = start(bot)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def api(server) -> Client:
+    return client(server)
+
+
+@pytest.fixture(scope="module")
+def locked_server(bot) -> Iterator[str]:
+    demo, url = start(bot, auth=":".join(LOGIN))
+    yield url
+    demo.close()
+
+
+def test_ask_returns_json_answer_with_exact_citations(api, bot):
+    result = api.predict(HOSPITAL, api_name="/ask")
+    assert set(result) == {"text", "refused", "citations"}
+    assert result["refused"] is False
+    assert "Sun Yat-sen" in result["text"] and "[1]" in result["text"]
+    first = result["citations"][0]
+    assert first["n"] == 1
+    assert "Third Affiliated Hospital of Sun Yat-sen University" in first["quote"]
+    assert bot.source_text(first["source"])[first["start"] : first["end"]] == first["quote"]
+
+
+def test_refusal_is_an_answer_not_an_error(api):
+    result = api.predict(UNANSWERABLE, api_name="/ask")
+    assert result["refused"] is True
+    assert result["citations"] == []
+    assert result["text"]
+
+
+def test_ask_takes_settings_and_history(api):
+    result = api.predict(HOSPITAL, k=3, answerer="extractive", api_name="/ask")
+    assert result["citations"] and not result["refused"]
+    follow_up = api.predict(
+        "Which agencies approved it?",
+        history=[[HOSPITAL, result["text"]]],
+        api_name="/ask",
+    )
+    assert follow_up["citations"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [(("   ",), {}), ((HOSPITAL,), {"k": 99}), ((HOSPITAL,), {"answerer": "openai:gpt-x"})],
+)
+def test_bad_requests_are_refused(api, args, kwargs):
+    with pytest.raises(Exception, match=r"empty|between|one of"):
+        api.predict(*args, **kwargs, api_name="/ask")
+
+
+def test_only_ask_is_offered_to_programs(api):
+    endpoints = api.view_api(print_info=False, return_format="dict")
+    assert list(endpoints["named_endpoints"]) == ["/ask"]
+    assert not endpoints["unnamed_endpoints"]
+
+
+def test_login_is_required_when_auth_is_set(locked_server):
+    with pytest.raises(Exception):  # noqa: B017 - the client fails on its first request
+        client(locked_server)
+    assert httpx.get(locked_server + "config").status_code == 401
+    with pytest.raises(Exception):  # noqa: B017
+        client(locked_server, auth=("reader", "wrong"))
+    result = client(locked_server, auth=LOGIN).predict(HOSPITAL, api_name="/ask")
+    assert result["citations"]
+
+
+def test_launch_binds_loopback_without_share(monkeypatch, bot):
+    from assistant import app
+
+    seen = {}
+    monkeypatch.setattr(app.gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
+    monkeypatch.setattr(app, "Assistant", lambda settings: bot)
+    app.serve(bot.settings)
+    assert seen["server_name"] == "127.0.0.1" and seen["server_port"] == 7860
+    assert seen["share"] is False and seen["auth"] is None
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+
+
+HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script> & [1](javascript:alert(3))'
+
+
+def test_text_is_escaped_everywhere():
+    assert "<img" not in user_message(HOSTILE) and "&lt;img" in user_message(HOSTILE)
+    answer = {"text": HOSTILE, "refused": False, "citations": []}
+    assert "<script" not in answer_message(answer)
+    document = "before " + HOSTILE + " after"
+    start = document.index("<img")
+    citation = {
+        "n": 1,
+        "source": "<b>doc</b>.txt",
+        "start": start,
+        "end": start + 20,
+        "quote": document[start : start + 20],
+        "score": 0.5,
+    }
+    panel = sources_panel(
+        HOSTILE,
+        {"text": "x [1]", "refused": False, "citations": [citation]},
+        lambda source: document,
+    )
+    assert "<img" not in panel and "<script" not in panel and "<b>" not in panel
+    assert "<mark>&lt;img src=x onerror=&quot;</mark>" in panel
+
+
+def test_marked_quote_sits_in_its_context(bot):
+    answer = bot.ask(HOSPITAL).to_dict()
+    panel = sources_panel(HOSPITAL, answer, bot.source_text)
+    quote = answer["citations"][0]["quote"]
+    assert f"<mark>{quote}</mark>" in panel
+    before, after = panel.split("<mark>", 1)[0], panel.split("</mark>", 1)[1]
+    assert "rehabilitation" in before[-400:] and "safety and efficacy" in after[:400]
+    assert "xellsmart-sci-trial-announcement.txt" in panel
+    refused = sources_panel(UNANSWERABLE, bot.ask(UNANSWERABLE).to_dict(), bot.source_text)
+    assert "<mark>" not in refused and "nothing is cited" in refused

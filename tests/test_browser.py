@@ -1,0 +1,160 @@
+"""End to end in a real browser: Playwright from PyPI driving Debian's Chromium.
+
+Playwright cannot download its own browsers here, so it is pointed at the system Chromium
+(``apt-get install chromium``; ``make test`` installs it when missing). The test fails rather
+than skips without it: CI must run it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> Who runs it?'
+HOSPITAL = "Which hospital will run the trial?"
+UNANSWERABLE = "Who is XellSmart's chief executive?"  # one of the page's example questions
+TIMEOUT = 30_000
+expect.set_options(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def server(bot) -> Iterator[str]:
+    from assistant.app import build_app, launch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = build_app(bot)
+    launch(demo, host="127.0.0.1", port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Chromium is missing: `apt-get install -y chromium` (make test does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def wait_until(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {check.__doc__ or check}")
+
+
+def feedback_lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_chat_in_a_real_browser(server, browser, bot):
+    page = browser.new_page(viewport={"width": 1400, "height": 960})
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server)
+
+    # Ask; the answer streams in, then its [1] chip and the highlighted quote in context show.
+    box = page.locator("#question textarea")
+    box.fill(HOSPITAL)
+    box.press("Enter")
+    page.locator('#sources [data-state="done"]', has_text=HOSPITAL).wait_for()
+    answer = page.locator('#chat [data-testid="bot"]').last
+    expect(answer).to_contain_text("Third Affiliated Hospital of Sun Yat-sen University")
+    chip = answer.locator(".cite", has_text="[1]")
+    expect(chip).to_be_visible()
+    mark = page.locator("#sources .src-card mark").first
+    expect(mark).to_contain_text("Third Affiliated Hospital of Sun Yat-sen University")
+    context = page.locator("#sources .src-ctx").first.inner_text()
+    assert len(context) > len(mark.inner_text()) + 200  # the quote sits in its surrounding text
+    assert "safety and efficacy" in context
+    doc_name = page.locator("#sources .src-doc").first.inner_text()
+    assert doc_name == "xellsmart-sci-trial-announcement.txt"
+    page.wait_for_timeout(300)  # let the last repaint settle
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+    # Clicking the chip points at its card in the sources panel.
+    chip.click()
+    page.locator('#sources .src-card.flash[data-n="1"]').wait_for()
+
+    # A thumb up lands in the feedback file with the question, answer and citations.
+    feedback = Path(bot.settings.data_dir) / "feedback.jsonl"
+    before = len(feedback_lines(feedback))
+    page.locator('#chat button[aria-label="Like"]').last.click()
+
+    def voted():
+        """a new line in the feedback file"""
+        lines = feedback_lines(feedback)
+        return lines[before:] and lines[-1]
+
+    record = wait_until(voted)
+    assert record["question"] == HOSPITAL and record["vote"] == "up"
+    assert "[1]" in record["answer"] and record["citations"][0]["n"] == 1
+    assert {"question", "answer", "citations", "vote", "time"} <= set(record)
+
+    # Markup in a question is shown as text and never run.
+    page.evaluate("window.__xss = undefined")
+    box.fill(HOSTILE)
+    box.press("Enter")
+    page.locator('#sources [data-state="done"]', has_text="Who runs it?").wait_for()
+    asked = page.locator('#chat [data-testid="user"]').nth(1).inner_text()
+    assert '<img src=x onerror="window.__xss=1">' in asked and "<script>" in asked
+    assert page.evaluate("window.__xss") is None
+    assert not any(urlsplit(url).path.endswith("/x") for url in requests)
+
+    # Clicking an earlier answer brings its sources back into the panel.
+    page.locator('#chat [data-testid="bot"]').first.click()
+    page.locator("#sources .sources-q", has_text=HOSPITAL).wait_for()
+    assert page.locator("#sources .src-card mark").count() >= 1
+
+    # An example question the documents cannot answer reads as a refusal, with nothing cited.
+    page.get_by_role("button", name=UNANSWERABLE).click()
+    page.locator("#chat .refusal").last.wait_for()
+    refused = page.locator('#sources [data-state="done"]', has_text=UNANSWERABLE)
+    refused.filter(has_text="nothing is cited").wait_for()
+
+    # The clear button empties the conversation and the sources panel.
+    page.locator("#clear").click()
+    page.wait_for_function("document.querySelectorAll('#chat [data-testid=\"bot\"]').length === 0")
+    assert page.locator("#sources .src-card").count() == 0
+
+    # Offline: every request stayed on the loopback server; no script error on the page.
+    hosts = {
+        urlsplit(url).hostname for url in requests if urlsplit(url).scheme in ("http", "https")
+    }
+    assert hosts == {"127.0.0.1"}, hosts
+    assert not errors, errors
+    page.close()

@@ -1,0 +1,103 @@
+"""The command line as a user runs it, and settings from arguments and the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant import Settings
+
+
+def run_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ask_json_cites_the_hospital_with_an_exact_quote(bot, workspace):
+    result = run_cli(workspace, "ask", "--json", "Which hospital will run the trial?")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["refused"] is False
+    citation = answer["citations"][0]
+    assert "Third Affiliated Hospital of Sun Yat-sen University" in citation["quote"]
+    text = (workspace / citation["source"]).read_text(encoding="utf-8")
+    assert text[citation["start"] : citation["end"]] == citation["quote"]
+
+
+def test_errors_are_one_line_and_a_non_zero_exit(bot, workspace):
+    result = run_cli(workspace, "ask", "   ")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: the question is empty: ask something about the documents"
+    ]
+    (workspace / "not-a-folder").write_text("x")
+    result = run_cli(workspace, "--corpus-dir", "missing", "ingest")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "does not exist" in result.stderr
+
+
+def test_ingest_on_a_current_index_embeds_nothing(bot, workspace):
+    result = run_cli(workspace, "ingest")
+    assert result.returncode == 0, result.stderr
+    assert "0 spans embedded" in result.stdout
+
+
+def test_chat_answers_in_the_terminal(bot, workspace):
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "chat"],
+        cwd=workspace,
+        env=env,
+        text=True,
+        input="What is XS228?\nWhen did it get FDA approval?\n\n",
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("2023") >= 2
+
+
+def test_help_lists_the_commands():
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "--help"], capture_output=True, text=True
+    )
+    for command in ("ingest", "ask", "chat", "serve", "eval"):
+        assert command in result.stdout
+
+
+def test_importing_the_package_loads_no_model_and_no_gradio():
+    code = (
+        "import sys, assistant, assistant.cli; "
+        "print(sorted(m for m in ('gradio', 'torch', 'sentence_transformers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_settings_come_from_arguments_then_environment_then_defaults():
+    environ = {
+        "ASSISTANT_K": "7",
+        "ASSISTANT_INDEX_DIR": "/tmp/x",
+        "ASSISTANT_ANSWERER": "ollama:m",
+    }
+    settings = Settings.load(environ=environ, k=3)
+    assert settings.k == 3 and settings.index_dir == Path("/tmp/x")
+    assert settings.answerer == "ollama:m" and settings.corpus_dir == Path("corpus")
+    with pytest.raises(AttributeError):
+        settings.k = 5  # type: ignore[misc]
+    with pytest.raises(ValueError, match="whole number"):
+        Settings.load(environ={"ASSISTANT_K": "many"})
+    with pytest.raises(TypeError, match="unknown setting"):
+        Settings.load(environ={}, colour="blue")

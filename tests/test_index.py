@@ -1,0 +1,173 @@
+"""The index: incremental by content hash, rebuilt on a settings change, safe to interrupt."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from assistant import Assistant, Settings
+from assistant.index import Index
+
+
+class CountingEmbeddings(Embeddings):
+    """Wraps the real model and counts what it is asked to embed; can fail on demand."""
+
+    def __init__(self, inner, fail_after: int | None = None) -> None:
+        self.inner, self.fail_after, self.embedded = inner, fail_after, 0
+
+    def embed_documents(self, texts):
+        if self.fail_after is not None and self.embedded >= self.fail_after:
+            raise KeyboardInterrupt("ingest interrupted")
+        self.embedded += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def small_corpus(tmp_path, corpus_text):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    paragraphs = corpus_text.split("\n\n")
+    (corpus / "announcement.txt").write_text(corpus_text, encoding="utf-8")
+    (corpus / "extra.md").write_text("\n\n".join(paragraphs[2:4]), encoding="utf-8")
+    return corpus
+
+
+def settings_for(tmp_path, corpus, **extra):
+    return Settings.load(
+        environ={},
+        corpus_dir=corpus,
+        index_dir=tmp_path / "index",
+        data_dir=tmp_path / "d",
+        **extra,
+    )
+
+
+def test_reindexing_embeds_only_what_changed(tmp_path, small_corpus, embeddings):
+    counting = CountingEmbeddings(embeddings)
+    settings = settings_for(tmp_path, small_corpus)
+    bot = Assistant(settings, embeddings=counting)
+    first = counting.embedded
+    assert first > 0 and bot.index.generation
+
+    assert bot.ingest().embedded == 0 and counting.embedded == first
+
+    extra = small_corpus / "extra.md"
+    extra.write_text(extra.read_text(encoding="utf-8") + "\n\nA brand new closing line.")
+    report = bot.ingest()
+    assert 0 < report.embedded <= 4, report  # the changed file's new spans only
+    assert report.kept > 20
+
+    extra.unlink()
+    report = bot.ingest()
+    assert report.embedded == 0 and report.removed > 0
+    sources = {c.source for c in bot.ask("Which hospital will run the trial?").citations}
+    assert sources == {str(small_corpus / "announcement.txt")}
+
+
+def test_a_new_chunking_setting_rebuilds_instead_of_mixing(tmp_path, small_corpus, embeddings):
+    Assistant(settings_for(tmp_path, small_corpus), embeddings=embeddings)
+    counting = CountingEmbeddings(embeddings)
+    bot = Assistant(settings_for(tmp_path, small_corpus, chunk_size=500), embeddings=counting)
+    assert counting.embedded > 0
+    assert bot.index.stored_ids()["chunks"] == {
+        span_id
+        for span_id in bot.index.desired_spans(
+            __import__("assistant.load", fromlist=["x"]).load_corpus(small_corpus)
+        )["chunks"]
+    }
+
+
+def test_an_interrupted_ingest_leaves_the_previous_index_answering(
+    tmp_path, small_corpus, embeddings
+):
+    settings = settings_for(tmp_path, small_corpus)
+    bot = Assistant(settings, embeddings=embeddings)
+    before = bot.index.generation
+    (small_corpus / "more.txt").write_text("Another document entirely. " * 40, encoding="utf-8")
+    failing = Assistant(settings, embeddings=CountingEmbeddings(embeddings, 0), build_index=False)
+    with pytest.raises(KeyboardInterrupt):
+        failing.ingest()
+    assert Index(settings, embeddings).generation == before
+    answer = Assistant(settings, embeddings=embeddings, build_index=False)
+    answer._load()
+    assert "Third Affiliated Hospital" in answer.ask("Which hospital will run the trial?").text
+
+
+def test_a_killed_ingest_process_leaves_the_previous_index_answering(
+    tmp_path, small_corpus, embeddings
+):
+    settings = settings_for(tmp_path, small_corpus)
+    before = Assistant(settings, embeddings=embeddings).index.generation
+    for i in range(150):
+        (small_corpus / f"bulk-{i}.txt").write_text(
+            f"Bulk document {i}. " + "Filler sentence about nothing in particular. " * 30
+        )
+    env = {
+        "ASSISTANT_CORPUS_DIR": str(small_corpus),
+        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "ingest"],
+        env={**__import__("os").environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(8)
+    process.kill()
+    process.wait()
+    assert Index(settings, embeddings).generation == before
+    bot = Assistant(settings, embeddings=embeddings, build_index=False)
+    assert "Third Affiliated Hospital" in bot.ask("Which hospital will run the trial?").text
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_chroma_server_works_like_the_embedded_index(tmp_path, small_corpus, embeddings):
+    chroma = shutil.which("chroma", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert chroma, "the chroma command ships with chromadb"
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            chroma,
+            "run",
+            "--path",
+            str(tmp_path / "server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "chroma server did not start"
+                time.sleep(0.3)
+        settings = settings_for(tmp_path, small_corpus, chroma_host="127.0.0.1", chroma_port=port)
+        bot = Assistant(settings, embeddings=embeddings)
+        answer = bot.ask("Which hospital will run the trial?")
+        assert "Third Affiliated Hospital" in answer.text
+        assert Assistant(settings, embeddings=embeddings).ingest().embedded == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
