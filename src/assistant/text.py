@@ -21,8 +21,12 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+ABBREVIATED = re.compile(r"\b([A-Z])\.([A-Z])\.")
+
+
 def words(text: str) -> list[str]:
-    """Lower-cased alphanumeric runs of two or more characters."""
+    """Lower-cased alphanumeric runs of two or more characters ("U.S." counts as "us")."""
+    text = ABBREVIATED.sub(r"\1\2", text)
     return [word for word in WORD.findall(text.lower()) if len(word) > 1]
 
 

@@ -27,13 +27,13 @@ from langchain_core.documents import Document
 from assistant.answer.question import (
     DATE,
     FRAME_WORDS,
-    SYNONYMS,
     Expectation,
     expectation_of,
     focus_word,
     normalised_words,
     plain_question,
     split_question,
+    synonyms_of,
 )
 from assistant.answer.types import Answer, Citation
 from assistant.index import SpanTable
@@ -47,7 +47,7 @@ MIN_TYPED_OVERLAP = 0.6
 MAX_UNKNOWN_SHARE = 0.34
 DEPENDENT_OPENERS = re.compile(
     r"^(the following|this|these|that|those|they|their|it|its|such|furthermore|moreover|also|"
-    r"however|in addition|additionally|meanwhile|then|the company also)\b",
+    r"however|in addition|additionally|meanwhile|then)\b",
     re.IGNORECASE,
 )
 LEANING_WORDS = re.compile(r"\b(these|those|such|this|that)\s+\w+", re.IGNORECASE)
@@ -56,6 +56,10 @@ ABOUT_THE_DOCUMENT = re.compile(
     r"issued|dated|date|out)\b|\b(published|released|issued|dated)\b.*\b(press release|"
     r"announcement|article|document|news)\b",
     re.IGNORECASE,
+)
+AFTERWARDS = re.compile(r"\b(after|afterwards|next|then|subsequently)\b", re.IGNORECASE)
+STANDS_FOR = re.compile(
+    r"\b(stand|stands|short|abbreviation|abbreviate[sd]?|acronym|spelled out|mean|means)\b", re.I
 )
 ACRONYM = re.compile(r"((?:[\w'’-]+\s+){1,6}?)\(([A-Z][A-Za-z]{1,9})\)")
 
@@ -143,7 +147,7 @@ class ExtractiveAnswerer:
         for word in fixed:
             if word in STOPWORDS or word in FRAME_WORDS:
                 continue
-            alternatives = {stem(w) for w in (word, *SYNONYMS.get(word, []))} & self.stems
+            alternatives = {stem(w) for w in (word, *synonyms_of(word))} & self.stems
             if alternatives:
                 found_terms.append(frozenset(alternatives))
             elif not word.isdigit():
@@ -151,10 +155,13 @@ class ExtractiveAnswerer:
         weights = [max(self.idf[t] for t in term) for term in found_terms]
         own = len(found_terms)
         if context:
+            # Earlier turns only steer, unless the question has no words of its own
+            # ("What did they do after that?"): then they say what it is about.
+            steer = 0.15 if own else 1.0
             for term in self.read(context).terms:
                 if term not in found_terms:
                     found_terms.append(term)
-                    weights.append(0.15 * max(self.idf[t] for t in term))
+                    weights.append(steer * max(self.idf[t] for t in term))
         return Reading(
             question,
             found_terms,
@@ -174,7 +181,7 @@ class ExtractiveAnswerer:
         expansions = [
             synonym
             for word in fixed
-            for synonym in SYNONYMS.get(word, [])
+            for synonym in synonyms_of(word)
             if stem(synonym) in self.stems and synonym not in fixed
         ]
         return " ".join(fixed + list(dict.fromkeys(expansions))) or plain
@@ -222,9 +229,13 @@ class ExtractiveAnswerer:
         reading = self.read(question, context)
         if ABOUT_THE_DOCUMENT.search(reading.question) and reading.expectation.kind == "date":
             return self._dateline(candidates)
-        if not reading.own or reading.focus in reading.unknown:
+        if STANDS_FOR.search(reading.question):
+            defined = [a for a in self.acronyms if a in reading.question_words]
+            if defined:
+                return self._definition(defined[0])
+        if not reading.terms or reading.focus in reading.unknown:
             return None
-        typed = reading.expectation.kind in ("date", "money", "count")
+        typed = reading.expectation.kind in ("date", "money", "count", "who")
         fitting = [
             item
             for item in self.score(reading, candidates, query_vector)
@@ -241,7 +252,15 @@ class ExtractiveAnswerer:
             or unknown_share > MAX_UNKNOWN_SHARE
         ):
             return None
-        return self._select(reading, fitting), score
+        chosen = self._select(reading, fitting)
+        successor = chosen[0] + 1
+        if (
+            AFTERWARDS.search(reading.question)
+            and successor < len(self.sentences.spans)
+            and self._lead(successor) == chosen[0]
+        ):
+            chosen[0] = successor  # "what happened after X": the sentence that follows X
+        return chosen, score
 
     def score(
         self, reading: Reading, candidates: list[int], query_vector: Sequence[float]
@@ -261,7 +280,9 @@ class ExtractiveAnswerer:
             overlap = reading.overlap(found)
             fits = reading.expectation.met_by(self._with_lead(position), reading.question_words)
             scored.append((own + LEXICAL_WEIGHT * overlap, overlap, position, fits))
-        scored.sort(key=lambda item: (item[0], item[2]), reverse=True)
+        # On a tie, a sentence that stands alone beats one that leans on it.
+        standalone = {p: reading.overlap(self.sentence_terms[p]) for p in candidates}
+        scored.sort(key=lambda item: (round(item[0], 6), standalone[item[2]]), reverse=True)
         return scored
 
     def _select(self, reading: Reading, fitting: list[tuple[float, float, int, bool]]) -> list[int]:
@@ -287,7 +308,7 @@ class ExtractiveAnswerer:
         the question's own terms in the sentence, the one it leans on, or its paragraph
         ("how much will the therapy cost" is not answered by what the injury costs)."""
         around = self._terms_with_lead(position) | self.paragraph_terms[self.paragraph_of[position]]
-        return all(term & around for term in reading.terms[: reading.own])
+        return all(term & around for term in reading.terms[: reading.own or len(reading.terms)])
 
     def _candidates(self, documents: Sequence[Document]) -> list[int]:
         positions: list[int] = []
@@ -298,6 +319,14 @@ class ExtractiveAnswerer:
                 if span.start < end and start < span.end and position not in positions:
                     positions.append(position)
         return positions
+
+    def _definition(self, acronym: str) -> tuple[list[int], float] | None:
+        """The sentence that spells out ``acronym``, wherever it is in the collection."""
+        pattern = re.compile(rf"\({re.escape(acronym)}\)", re.IGNORECASE)
+        for position, span in enumerate(self.sentences.spans):
+            if pattern.search(span.text):
+                return [position], 1.0
+        return None
 
     def _dateline(self, candidates: list[int]) -> tuple[list[int], float] | None:
         """When a document is dated by a line holding only a date, that line answers."""

@@ -32,7 +32,8 @@ SHORTHAND = {
 PHRASES = {
     "take place": "conducted", "takes place": "conducted", "find out": "evaluate",
     "green light": "approval", "go ahead": "approval", "look into": "evaluate",
-    "set up": "launched", "kick off": "commence",
+    "set up": "launched", "kick off": "commence", "live with": "affecting",
+    "living with": "affecting", "suffer from": "affecting", "suffering from": "affecting",
 }  # fmt: skip
 # Everyday paraphrases: a question word, and words a document may use for it instead.
 SYNONYMS = {
@@ -56,7 +57,7 @@ SYNONYMS = {
     "paralyzed": ["paralysis"], "paralysed": ["paralysis"],
     "global": ["worldwide"], "globally": ["worldwide"], "world": ["worldwide"],
     "globe": ["worldwide"], "common": ["prevalent", "affecting"], "widespread": ["prevalent"],
-    "goal": ["aims"], "purpose": ["aims"], "objective": ["aims"], "aim": ["aims"],
+    "goal": ["aims", "seeks"], "purpose": ["aims", "seeks"], "objective": ["aims"], "aim": ["aims"],
     "trying": ["seeks", "aims"], "try": ["seeks", "aims"], "attempt": ["seeks", "aims"],
     "effectiveness": ["efficacy"], "effective": ["efficacy"], "safe": ["safety"],
     "manufacture": ["manufacturing"], "make": ["produced"], "made": ["produced"],
@@ -73,8 +74,18 @@ SYNONYMS = {
     "tends": ["often"], "usually": ["often"], "typically": ["often"], "frequently": ["often"],
     "happen": ["resulting"], "caused": ["resulting"], "cause": ["resulting"], "causes": ["resulting"],
     "worked": ["collaborated"], "partnered": ["collaborated"], "teamed": ["collaborated"],
-    "age": ["aged"], "ages": ["aged"], "groups": ["adults"],
+    "age": ["aged"], "ages": ["aged"], "groups": ["adults"], "old": ["aged"],
 }  # fmt: skip
+STEM_SYNONYMS: dict[str, list[str]] = {}
+for _word, _others in SYNONYMS.items():
+    STEM_SYNONYMS.setdefault(stem(_word), _others)
+
+
+def synonyms_of(word: str) -> list[str]:
+    """Everyday paraphrases of ``word`` or of another form of it ("running" as "run")."""
+    return SYNONYMS.get(word) or STEM_SYNONYMS.get(stem(word), [])
+
+
 INSTRUCTION = re.compile(
     r"^\s*(ignore|disregard|forget|pretend|you are|you're|act as|system\s*:|assistant\s*:|"
     r"from now on|do not|don't|never|always)\b",
@@ -92,6 +103,7 @@ DATE = re.compile(
 )
 MONEY = re.compile(r"(\bUSD\b|\bEUR\b|\bRMB\b|[$€£¥]|\bdollars?\b|\byuan\b|\beuros?\b)", re.I)
 PLACE = re.compile(rf"\b(at|in)\s+(the\s+)?(?!({MONTHS.title()})\b)[A-Z][a-z]")
+POSSESSIVE = re.compile(r"['’]s\W*$")
 NAME = re.compile(r"\b[A-Z][\w'’./-]*[A-Za-z]")
 ENTITY_NOUNS = frozenset(
     """firm firms company companies investor investors hospital hospitals university
@@ -112,6 +124,7 @@ class Expectation:
 
     kind: str = "any"
     focus: str | None = None
+    reach: int = 5  # how many words from the focus a name may stand
 
     def met_by(self, text: str, question_words: frozenset[str] = frozenset()) -> bool:
         if self.kind == "date":
@@ -134,23 +147,36 @@ class Expectation:
     def _names_near_focus(self, text: str, question_words: frozenset[str]) -> bool:
         """A proper name the question lacks, beside the thing asked about when it is there."""
         tokens = text.split()
-        names = [
-            i
-            for i, token in enumerate(tokens)
-            if i > 0 and NAME.match(token) and token.strip(".,;:'’s").lower() not in question_words
-        ]
+        if sum(1 for token in tokens if token[:1].isupper()) > 0.6 * len(tokens):
+            return False  # a headline in title case: its capitals name nothing
+        names, chain = [], []
+        for i, token in enumerate([*tokens, "."]):
+            # An owner ("XellSmart's therapy") names whose it is, not what it is called.
+            capital = 0 < i < len(tokens) and NAME.match(token) and not POSSESSIVE.search(token)
+            joins = chain and token in ("of", "and", "for", "the", "de")
+            if capital or joins:
+                chain.append(i)
+                continue
+            while chain and tokens[chain[-1]] in ("of", "and", "for", "the", "de"):
+                chain.pop()
+            # A name the question itself gives (most of its words) is not an answer to it.
+            given = [tokens[j].strip(".,;:'’s()").lower() for j in chain]
+            named = [word for word in given if word in question_words and word != self.focus]
+            if 2 * len(named) < len(given):
+                names += chain
+            chain = []
         if self.focus is None:
             return bool(names)
-        focus_stems = {stem(self.focus), *(stem(s) for s in SYNONYMS.get(self.focus, []))}
+        focus_stems = {stem(self.focus), *(stem(s) for s in synonyms_of(self.focus))}
         near = [i for i, t in enumerate(tokens) if stem(t.strip(".,;:").lower()) in focus_stems]
-        if not near:
-            return bool(names)
-        return any(abs(i - j) <= 5 for i in names for j in near)
+        if not near:  # the thing asked about is not here: any new name may answer, unless
+            return bool(names) and self.reach > 2  # the question asks what *it* is called
+        return any(abs(i - j) <= self.reach for i in names for j in near)
 
 
 def expectation_of(question: str) -> Expectation:
     lowered = question.lower()
-    if re.search(r"^\s*when\b|\b(what|which) (year|date|month|day)\b|\bhow long ago\b", lowered):
+    if re.search(r"^\s*when\b|\b(what|which) (year|date|month|day)\b|\bhow long\b", lowered):
         return Expectation("date")
     if re.search(r"\b(cost|costs|price|priced|pricing|charge|fee|afford|pay)\b", lowered):
         return Expectation("money")
@@ -161,6 +187,10 @@ def expectation_of(question: str) -> Expectation:
         return Expectation("count")
     if re.search(r"^\s*(who|whom|whose)\b", lowered):
         return Expectation("who")
+    if match := re.search(
+        r"\bname of (?:the |this |their |its )?(?:\w+ ){0,2}?(\w+)\s*\??$", lowered
+    ):
+        return Expectation("name", match.group(1), reach=2)
     if match := re.search(r"\b(which|what)\s+(\w+(?:\s+\w+){0,2})", lowered):
         for word in match.group(2).split():
             if word in ("kind", "kinds", "type", "types", "sort", "sorts"):
