@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(PYTHON)
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,ollama,openai]'
 	touch $@
 
 install: $(VENV)/.installed

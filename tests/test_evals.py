@@ -301,3 +301,62 @@ def test_the_eval_command_prints_and_writes_both_reports(bot, tmp_path):
     assert "| metric | ours | baseline |" in markdown and "## Per case" in markdown
     text = out.getvalue()
     assert "fact accuracy" in text and "thresholds (ours)" in text
+    assert set(payload["holdout"]["systems"]) == {"ours", "baseline"}  # evals/holdout.yaml
+
+
+def test_the_held_out_set_is_reported_without_cases_and_never_gated(bot, tmp_path):
+    import io
+
+    evals = tmp_path / "evals"
+    golden = write_cases(
+        tmp_path,
+        "  - id: hospital\n    kind: fact\n    question: Which hospital will run the trial?\n"
+        "    answerable: true\n    facts: [Third Affiliated Hospital]\n"
+        f"    support: {HOSPITAL_CASE.support}\n",
+    )
+
+    # Ours is a stand-in that always answers, and the baseline never refuses: both fail the
+    # held-out case, which must be refused, and pass the golden one.
+    class AlwaysAnswers:
+        settings, embeddings = bot.settings, bot.embeddings
+
+        def ask(self, question, history):
+            return Answer(f"{HOSPITAL} [1]", [cite(1, HOSPITAL)])
+
+    secret = "Which hospital will conduct the clinical trial, please?"
+    holdout = evals / "holdout.yaml"
+    holdout.write_text(
+        f"cases:\n  - id: held\n    kind: unanswerable\n    question: {secret}\n"
+        "    answerable: false\n",
+        encoding="utf-8",
+    )
+    thresholds = evals / "thresholds.yaml"
+    thresholds.write_text("min:\n  groundedness: 1.0\n", encoding="utf-8")
+    out, json_path, md_path = io.StringIO(), tmp_path / "r.json", tmp_path / "r.md"
+    code = run_eval_command(
+        bot.settings,
+        json_path,
+        md_path,
+        out,
+        cases_path=golden,
+        thresholds_path=thresholds,
+        holdout_path=holdout,
+        llm_check=False,
+        bot=AlwaysAnswers(),
+    )
+    payload = json.loads(json_path.read_text(encoding="utf-8"))
+    assert code == 0 and payload["passed"]  # the held-out failures do not gate
+    held = payload["holdout"]
+    assert held["thresholds"] is None
+    for name in ("ours", "baseline"):
+        assert held["systems"][name]["metrics"]["refusal_recall"] == 0
+        assert held["systems"][name]["failures_by_kind"] == {
+            "unanswerable": {"failed": 1, "cases": 1}
+        }
+    text, markdown = out.getvalue(), md_path.read_text(encoding="utf-8")
+    assert "held-out set: no thresholds" in text and "unanswerable 1/1" in text
+    assert (
+        "## Held-out set: no thresholds" in markdown and "| metric | ours | baseline |" in markdown
+    )
+    for report in (text, markdown, json_path.read_text(encoding="utf-8")):
+        assert secret not in report  # aggregates only: its cases are never listed

@@ -55,12 +55,15 @@ class Assistant:
     too, so the first question is as fast as the rest.
 
     >>> from assistant import Assistant
-    >>> bot = Assistant()                                   # doctest: +SKIP
-    >>> answer = bot.ask("Which hospital will run the trial?")  # doctest: +SKIP
-    >>> answer.refused, answer.citations[0].quote[:60]      # doctest: +SKIP
-    (False, 'The clinical trial will be conducted at the Third Affiliated')
-    >>> c = answer.citations[0]                             # doctest: +SKIP
-    >>> open(c.source, encoding="utf-8").read()[c.start:c.end] == c.quote  # doctest: +SKIP
+    >>> bot = Assistant()
+    >>> answer = bot.ask("Which hospital will run the trial?")
+    >>> print(answer.text)  # doctest: +NORMALIZE_WHITESPACE
+    The clinical trial will be conducted at the Third Affiliated Hospital
+    of Sun Yat-sen University [1].
+    >>> c = answer.citations[0]
+    >>> open(c.source, encoding="utf-8").read()[c.start : c.end] == c.quote
+    True
+    >>> bot.ask("Who is the CEO of XellSmart?").refused
     True
 
     Parts can be swapped by argument: ``embeddings`` (a LangChain ``Embeddings``),

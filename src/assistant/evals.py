@@ -1,5 +1,11 @@
 """Evals: score any answerer on the golden set in ``evals/``, next to the tutorial baseline.
 
+``evals/cases.yaml`` is the golden set, gated by ``evals/thresholds.yaml``.  When
+``evals/holdout.yaml`` exists, the same metrics are also reported on it for ours and the
+baseline, as aggregates only and with no thresholds (it never changes the exit code): a set
+nobody tunes against, to show whether gains on the golden set generalise.  Rendering is in
+``assistant.evals_report``.
+
 A *case* is a question (with optional history) that is either answerable, with the facts the
 answer must contain and the supporting passage copied verbatim from the source, or must be
 refused.  A *system* is anything with ``ask(question, history) -> Answer`` and, optionally,
@@ -41,11 +47,19 @@ from typing import Any, TextIO
 import yaml
 
 from assistant.answer.types import Answer
+from assistant.evals_report import (
+    HeldOut,
+    failures_by_kind,
+    render_holdout_text,
+    render_markdown,
+    render_text,
+)
 
 KINDS = ("fact", "paraphrase", "typo", "list", "span", "multiturn", "unanswerable", "hostile")
 HIT_COVERAGE = 0.5  # a chunk must cover more than this share of the supporting passage
 DEFAULT_CASES = Path("evals/cases.yaml")
 DEFAULT_THRESHOLDS = Path("evals/thresholds.yaml")
+DEFAULT_HOLDOUT = Path("evals/holdout.yaml")
 
 
 class CaseError(ValueError):
@@ -473,190 +487,6 @@ def check_thresholds(metrics: Metrics, thresholds: dict[str, dict[str, float]]) 
     return checks
 
 
-# ---------------------------------------------------------------- reports
-
-ROWS = [  # (metric, label, format)
-    ("fact_accuracy", "fact accuracy", "{:.3f}"),
-    ("refusal_precision", "refusal precision", "{:.3f}"),
-    ("refusal_recall", "refusal recall", "{:.3f}"),
-    ("groundedness", "citation groundedness", "{:.3f}"),
-    ("citation_support", "citation support", "{:.3f}"),
-    ("hit_at_1", "retrieval hit@1", "{:.3f}"),
-    ("hit_at_k", "retrieval hit@k", "{:.3f}"),
-    ("mrr", "retrieval MRR", "{:.3f}"),
-    ("mean_chars", "answer length (chars)", "{:.0f}"),
-    ("mean_words", "answer length (words)", "{:.1f}"),
-    ("latency_p50_ms", "latency p50 (ms)", "{:.1f}"),
-    ("latency_p95_ms", "latency p95 (ms)", "{:.1f}"),
-]
-
-
-def _fmt(value: float | None, spec: str = "{:.3f}") -> str:
-    return "n/a" if value is None else spec.format(value)
-
-
-def summary_rows(reports: Sequence[Report], checks: Sequence[Check]) -> list[list[str]]:
-    """One row per metric: label, each report's value, threshold, pass/fail (first report)."""
-    by_metric = {check.metric: check for check in checks}
-    rows = []
-    for metric, label, spec in ROWS:
-        row = [label] + [_fmt(getattr(r.metrics, metric), spec) for r in reports]
-        check = by_metric.get(metric)
-        row += (
-            [f"{check.op} {check.limit:g}", "pass" if check.ok else "FAIL"] if check else ["", ""]
-        )
-        rows.append(row)
-    return rows
-
-
-def count_line(report: Report) -> str:
-    """The counts behind the ratios, so a 1.0 on three cases is not mistaken for more."""
-    c = report.metrics.counts
-    return (
-        f"{report.name}: facts {c['facts_ok']}/{c['answerable']}, refused {c['refused']} "
-        f"({c['correct_refusals']} of {c['to_refuse']} to refuse), supported "
-        f"{c['supported']}/{c['answered']} answered, grounded {c['grounded']}/{c['citations']} "
-        f"citations, retrieval measured on {c['retrieval_measured']}, errors {c['errors']}"
-    )
-
-
-def _expected(case: Case) -> str:
-    if not case.answerable:
-        return "refusal"
-    return "; ".join(" | ".join(alts) for alts in case.facts)
-
-
-def _got(result: CaseResult, limit: int = 160) -> str:
-    if result.error:
-        return f"error: {result.error}"
-    text = " ".join(result.answer.split())
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return ("(refused) " if result.refused else "") + text
-
-
-def _why(result: CaseResult) -> str:
-    reasons = []
-    if result.should_refuse and not result.refused:
-        reasons.append("not refused")
-    if not result.should_refuse and result.refused:
-        reasons.append("refused")
-    if result.missing_facts and not result.refused:
-        reasons.append("missing " + ", ".join(result.missing_facts))
-    if result.supported is False:
-        reasons.append("citations do not support")
-    if result.grounded != result.citations:
-        reasons.append(f"{result.citations - result.grounded} ungrounded citation(s)")
-    if result.error:
-        reasons.append("error")
-    return "; ".join(reasons)
-
-
-def render_text(reports: Sequence[Report], checks: Sequence[Check], cases: Sequence[Case]) -> str:
-    header = ["metric"] + [r.name for r in reports] + ["threshold", "status"]
-    table = [header, *summary_rows(reports, checks)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    ours = reports[0]
-    by_id = {case.id: case for case in cases}
-    counts = ours.metrics.counts
-    lines += ["", *(count_line(report) for report in reports), ""]
-    lines.append(f"{ours.name}: {counts['passed']}/{counts['cases']} cases pass")
-    for result in ours.failures():
-        lines.append(f"  FAIL {result.id} [{result.kind}] {result.question!r}: {_why(result)}")
-        lines.append(f"       expected: {_expected(by_id[result.id])}")
-        lines.append(f"       got:      {_got(result)}")
-    missed = [check for check in checks if not check.ok]
-    verdict = (
-        "all thresholds met"
-        if not missed
-        else "missed: "
-        + ", ".join(f"{c.metric} {_fmt(c.value)} (needs {c.op} {c.limit:g})" for c in missed)
-    )
-    lines.append(f"thresholds ({ours.name}): {verdict}")
-    return "\n".join(lines) + "\n"
-
-
-def _md_table(rows: Sequence[Sequence[str]]) -> list[str]:
-    def cell(value: str) -> str:
-        return value.replace("|", "\\|").replace("\n", " ")
-
-    out = ["| " + " | ".join(cell(c) for c in rows[0]) + " |"]
-    out.append("|" + "|".join(" --- " for _ in rows[0]) + "|")
-    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows[1:]]
-    return out
-
-
-def render_markdown(
-    reports: Sequence[Report], checks: Sequence[Check], cases: Sequence[Case], notes: Sequence[str]
-) -> str:
-    ours, others = reports[0], reports[1:]
-    counts = ours.metrics.counts
-    lines = [
-        "# Eval report",
-        "",
-        "Generated by `assistant eval --markdown evals/report.md`; refresh it when answers change.",
-        "",
-        f"{counts['cases']} cases ({counts['answerable']} answerable, {counts['to_refuse']} to "
-        f"refuse). Thresholds apply to `{ours.name}` only. Definitions: `src/assistant/evals.py`.",
-        "",
-        *_md_table(
-            [
-                ["metric"] + [r.name for r in reports] + ["threshold", "status"],
-                *summary_rows(reports, checks),
-            ]
-        ),
-        "",
-        *(f"- {count_line(report)}" for report in reports),
-        "",
-        *[line for note in notes for line in (note, "")],
-        f"## Failing cases ({ours.name})",
-        "",
-    ]
-    by_id = {case.id: case for case in cases}
-    failures = ours.failures()
-    if failures:
-        lines += _md_table(
-            [["id", "kind", "question", "why", "expected", "got"]]
-            + [
-                [r.id, r.kind, r.question, _why(r), _expected(by_id[r.id]), _got(r)]
-                for r in failures
-            ]
-        )
-    else:
-        lines.append("None.")
-    lines += ["", "## Per case", ""]
-    header = ["id", "kind", "refuse? exp/got"]
-    for report in reports[:2]:
-        header += [f"{report.name} facts", f"{report.name} support", f"{report.name} hit rank"]
-    header += [f"{ours.name} ms", f"{ours.name} pass"]
-    rows = [header]
-    others_by_id = [{r.id: r for r in report.results} for report in others[:1]]
-    for result in ours.results:
-        row = [result.id, result.kind, f"{_yn(result.should_refuse)}/{_yn(result.refused)}"]
-        for r in [result] + [o[result.id] for o in others_by_id]:
-            row += [
-                _mark(r.facts_ok),
-                _mark(r.supported),
-                str(r.hit_rank or "-") if not r.should_refuse else "",
-            ]
-        row += [f"{result.latency_ms:.0f}", "pass" if result.passed else "FAIL"]
-        rows.append(row)
-    lines += _md_table(rows)
-    return "\n".join(lines) + "\n"
-
-
-def _yn(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def _mark(flag: bool | None) -> str:
-    return "" if flag is None else ("ok" if flag else "FAIL")
-
-
 # ---------------------------------------------------------------- the command
 
 FAKE_LLM_REPLY = (
@@ -681,18 +511,22 @@ def run_eval_command(
     *,
     cases_path: Path | None = None,
     thresholds_path: Path | None = None,
+    holdout_path: Path | None = None,
     llm_check: bool = True,
     bot: Any = None,
 ) -> int:
     """``assistant eval``: ours, the baseline and (unscored) the LLM answerer on a fake chat
-    model; prints a table, writes the reports asked for; 0 when every threshold is met."""
+    model on the golden set, ours and the baseline on the held-out set when its file exists;
+    prints a table, writes the reports asked for; 0 when every golden-set threshold is met."""
     from assistant import Assistant
     from assistant.evals_baseline import TutorialBaseline
 
     cases_path = cases_path or _project_file(DEFAULT_CASES)
     thresholds_path = thresholds_path or _project_file(DEFAULT_THRESHOLDS)
+    holdout_path = holdout_path or _project_file(DEFAULT_HOLDOUT)
     cases = load_cases(cases_path)
     thresholds = load_thresholds(thresholds_path)
+    holdout_cases = load_cases(holdout_path) if Path(holdout_path).is_file() else []
 
     bot = bot if bot is not None else Assistant(settings)
     ours = evaluate(bot, cases, name="ours")
@@ -700,6 +534,15 @@ def run_eval_command(
     corpus_dir = bot.settings.corpus_dir
     baseline = TutorialBaseline(corpus_dir, embeddings=embeddings)
     reports = [ours, evaluate(baseline, cases, name="baseline", corpus_dir=corpus_dir)]
+    holdout = None
+    if holdout_cases:
+        holdout = HeldOut(
+            str(holdout_path),
+            [
+                evaluate(bot, holdout_cases, name="ours", warm_up=False),
+                evaluate(baseline, holdout_cases, name="baseline", corpus_dir=corpus_dir),
+            ],
+        )
     notes = [
         "`ours` is the default (extractive) answerer. `baseline` is the LangChain tutorial "
         "pipeline: RecursiveCharacterTextSplitter 1000/200, the same MiniLM, Chroma, top-4 "
@@ -726,6 +569,8 @@ def run_eval_command(
     stream.write(render_text(reports, checks, cases))
     for note in notes[1:]:
         stream.write(note + "\n")
+    if holdout is not None:
+        stream.write(render_holdout_text(holdout))
     if json_path is not None:
         payload = {
             "cases_file": str(cases_path),
@@ -733,12 +578,30 @@ def run_eval_command(
             "passed": all(check.ok for check in checks),
             "thresholds": [{**asdict(c), "ok": c.ok} for c in checks],
             "systems": {report.name: report.to_dict(cases) for report in reports},
+            "holdout": _holdout_dict(holdout),
             "notes": notes,
         }
         _write(Path(json_path), json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     if markdown_path is not None:
-        _write(Path(markdown_path), render_markdown(reports, checks, cases, notes))
+        _write(Path(markdown_path), render_markdown(reports, checks, cases, notes, holdout))
     return 0 if all(check.ok for check in checks) else 1
+
+
+def _holdout_dict(holdout: HeldOut | None) -> dict[str, Any] | None:
+    """The held-out set for the JSON report: aggregates only, no cases, no thresholds."""
+    if holdout is None:
+        return None
+    return {
+        "cases_file": holdout.file,
+        "thresholds": None,
+        "systems": {
+            report.name: {
+                "metrics": asdict(report.metrics),
+                "failures_by_kind": failures_by_kind(report),
+            }
+            for report in holdout.reports
+        },
+    }
 
 
 def _project_file(relative: Path) -> Path:
