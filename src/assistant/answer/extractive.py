@@ -52,10 +52,10 @@ DEPENDENT_OPENERS = re.compile(
 )
 LEANING_WORDS = re.compile(r"\b(these|those|such|this|that)\s+\w+", re.IGNORECASE)
 ABOUT_THE_DOCUMENT = re.compile(
-    r"\b(press release|announcement|article|document|news|report)\b.*\b(published|released|"
-    r"issued|dated|date|out)\b|\b(published|released|issued|dated)\b.*\b(press release|"
-    r"announcement|article|document|news)\b",
-    re.IGNORECASE,
+    r"\b(press release|announcement|article|document|news|report)\b", re.IGNORECASE
+)
+FINITE_VERB = re.compile(
+    r"\b(is|are|was|were|will|would|has|have|had|be|been|can|could|may|might|does|did)\b", re.I
 )
 AFTERWARDS = re.compile(r"\b(after|afterwards|next|then|subsequently)\b", re.IGNORECASE)
 STANDS_FOR = re.compile(
@@ -233,7 +233,7 @@ class ExtractiveAnswerer:
             defined = [a for a in self.acronyms if a in reading.question_words]
             if defined:
                 return self._definition(defined[0])
-        if not reading.terms or reading.focus in reading.unknown:
+        if not reading.terms or reading.focus in reading.unknown or self._names_unknown(reading):
             return None
         typed = reading.expectation.kind in ("date", "money", "count", "who")
         fitting = [
@@ -249,7 +249,7 @@ class ExtractiveAnswerer:
         if (
             score < MIN_SCORE
             or overlap < (MIN_TYPED_OVERLAP if typed else MIN_OVERLAP)
-            or unknown_share > MAX_UNKNOWN_SHARE
+            or (unknown_share > MAX_UNKNOWN_SHARE and (overlap < 0.9 or unknown_share > 0.5))
         ):
             return None
         chosen = self._select(reading, fitting)
@@ -302,6 +302,13 @@ class ExtractiveAnswerer:
                 chosen.append(position)
                 covered |= found
         return chosen
+
+    @staticmethod
+    def _names_unknown(reading: Reading) -> bool:
+        """The question names something (a capitalised word mid-sentence: "Australia",
+        "Europe") that the collection never mentions: whatever else matches, it is not this."""
+        names = {word.lower() for word in re.findall(r"(?<=[\w,;:] )[A-Z][\w-]+", reading.question)}
+        return bool(names & set(reading.unknown))
 
     def _about_the_subject(self, position: int, reading: Reading) -> bool:
         """A date, number or amount answers only if what it is about is there too: each of
@@ -366,6 +373,8 @@ class ExtractiveAnswerer:
             return span.end
         tail = span.text[comma + 2 :]
         if re.match(r"(and|or|but|nor|etc)\b", tail):  # the end of a list, not an aside
+            return span.end
+        if not FINITE_VERB.search(span.text[:comma]):  # the head is no clause: keep it all
             return span.end
         tail_terms = self._expanded(set(terms(tail)))
         if any(term & tail_terms for term in asked.terms) or (

@@ -18,7 +18,9 @@ FRAME_WORDS = frozenset(
     things something happen happened happening kind sort type like also get got much many long
     ever exactly specifically briefly summary summarize summarise main key currently according
     would could might may must shall can one full name names called date year years day month
-    time list two three both going""".split()
+    time list two three both going involved involve involves happening special important
+    interesting notable unique different role part play plays new latest recent current make
+    made makes doing done work works working besides except apart gets getting""".split()
 )
 # How people type in a chat box; mapped before spelling correction.
 SHORTHAND = {
@@ -60,7 +62,10 @@ SYNONYMS = {
     "goal": ["aims", "seeks"], "purpose": ["aims", "seeks"], "objective": ["aims"], "aim": ["aims"],
     "trying": ["seeks", "aims"], "try": ["seeks", "aims"], "attempt": ["seeks", "aims"],
     "effectiveness": ["efficacy"], "effective": ["efficacy"], "safe": ["safety"],
-    "manufacture": ["manufacturing"], "make": ["produced"], "made": ["produced"],
+    "manufacture": ["manufacturing"], "known": ["recognized"], "famous": ["recognized", "renowned"],
+    "problems": ["difficulties", "challenge"], "issues": ["difficulties", "challenge"],
+    "challenges": ["challenge", "difficulties"], "running": ["conducted"], "goals": ["aims", "seeks"],
+    "group": ["adults"], "funds": ["investment"], "fund": ["investment"], "funders": ["investment"],
     "regulator": ["administration"], "regulators": ["administration"],
     "agency": ["administration"], "agencies": ["administration"],
     "chinese": ["china"], "american": ["food"], "usa": ["food"], "america": ["food"],
@@ -76,14 +81,11 @@ SYNONYMS = {
     "worked": ["collaborated"], "partnered": ["collaborated"], "teamed": ["collaborated"],
     "age": ["aged"], "ages": ["aged"], "groups": ["adults"], "old": ["aged"],
 }  # fmt: skip
-STEM_SYNONYMS: dict[str, list[str]] = {}
-for _word, _others in SYNONYMS.items():
-    STEM_SYNONYMS.setdefault(stem(_word), _others)
 
 
 def synonyms_of(word: str) -> list[str]:
-    """Everyday paraphrases of ``word`` or of another form of it ("running" as "run")."""
-    return SYNONYMS.get(word) or STEM_SYNONYMS.get(stem(word), [])
+    """Everyday paraphrases of ``word`` (each form listed on its own: "work" is not "worked")."""
+    return SYNONYMS.get(word, [])
 
 
 INSTRUCTION = re.compile(
@@ -191,7 +193,11 @@ def expectation_of(question: str) -> Expectation:
         r"\bname of (?:the |this |their |its )?(?:\w+ ){0,2}?(\w+)\s*\??$", lowered
     ):
         return Expectation("name", match.group(1), reach=2)
-    if match := re.search(r"\b(which|what)\s+(\w+(?:\s+\w+){0,2})", lowered):
+    if match := re.search(
+        r"\b(which|what)\s+(?!(?:is|are|was|were|do|does|did|has|have|had|will|can)\b)"
+        r"(\w+(?:\s+\w+){0,2})",
+        lowered,
+    ):
         for word in match.group(2).split():
             if word in ("kind", "kinds", "type", "types", "sort", "sorts"):
                 break
