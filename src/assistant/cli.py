@@ -142,13 +142,26 @@ def serve(context: click.Context, host: str, port: int) -> None:
 @click.option(
     "--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write a Markdown report."
 )
+@click.option(
+    "--holdout",
+    "holdout_path",
+    type=click.Path(path_type=Path, exists=True),
+    help="Cases scored beside the golden set but not gated [default: evals/holdout.yaml].",
+)
 @click.pass_context
 @_friendly_errors
-def evaluate(context: click.Context, json_path: Path | None, markdown_path: Path | None) -> None:
+def evaluate(
+    context: click.Context,
+    json_path: Path | None,
+    markdown_path: Path | None,
+    holdout_path: Path | None,
+) -> None:
     """Score the answerer and the baseline on evals/; exit 1 when a threshold is missed."""
     from assistant.evals import run_eval_command
 
-    code = run_eval_command(context.obj, json_path, markdown_path, stream=sys.stdout)
+    code = run_eval_command(
+        context.obj, json_path, markdown_path, stream=sys.stdout, holdout_path=holdout_path
+    )
     context.exit(code)
 
 

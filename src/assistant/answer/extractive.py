@@ -42,9 +42,11 @@ from assistant.text import STOPWORDS, stem, terms, words
 REFUSAL = "The documents do not say. I found no passage that answers this question."
 MIN_SCORE = 0.45
 LEXICAL_WEIGHT = 1.0
+HEADLINE_PENALTY = 0.3
 MIN_OVERLAP = 0.2
 MIN_TYPED_OVERLAP = 0.6
-MAX_UNKNOWN_SHARE = 0.34
+MAX_UNKNOWN_SHARE = 0.34  # above this share of unknown words, refuse unless the overlap is
+HARD_UNKNOWN_SHARE = 0.5  # near-complete (>= 0.9), and above this one refuse regardless
 DEPENDENT_OPENERS = re.compile(
     r"^(the following|this|these|that|those|they|their|it|its|such|furthermore|moreover|also|"
     r"however|in addition|additionally|meanwhile|then)\b",
@@ -61,20 +63,20 @@ AFTERWARDS = re.compile(r"\b(after|afterwards|next|then|subsequently)\b", re.IGN
 STANDS_FOR = re.compile(
     r"\b(stand|stands|short|abbreviation|abbreviate[sd]?|acronym|spelled out|mean|means)\b", re.I
 )
-ACRONYM = re.compile(r"((?:[\w'’-]+\s+){1,6}?)\(([A-Z][A-Za-z]{1,9})\)")
+ACRONYM = re.compile(r"((?:[\w'’-]+\s+){1,6}?)\(([A-Za-z][A-Z][A-Za-z]{0,8})\)")
 
 
 def acronyms(texts: list[str]) -> dict[str, set[str]]:
-    """Acronyms defined in the text ("spinal cord injury (SCI)") mapped to their words' stems."""
+    """Acronyms defined in the text ("spinal cord injury (SCI)", "stem cells (iPSCs)") mapped
+    to the stems of the words they stand for."""
     found: dict[str, set[str]] = {}
     for text in texts:
         for match in ACRONYM.finditer(text):
-            short, spelled = match.group(2), match.group(1).split()
-            letters = [c for c in short if c.isupper()] or list(short)
-            tail = spelled[-len(letters) :]
-            if len(tail) == len(letters) and all(
-                word[0].lower() == letter.lower()
-                for word, letter in zip(tail, letters, strict=True)
+            short = re.sub(r"(?<=[A-Z])s$", "", match.group(2))  # "iPSCs": a plural
+            spelled = match.group(1).split()
+            tail = spelled[-len(short) :]
+            if len(tail) == len(short) and all(
+                word[0].lower() == letter.lower() for word, letter in zip(tail, short, strict=True)
             ):
                 found[short.lower()] = {stem(word.lower()) for word in tail}
     return found
@@ -117,6 +119,10 @@ class ExtractiveAnswerer:
         self.unknown_idf = math.log(1 + count)
         self.vocabulary = sorted({w for text in texts for w in words(text)} - STOPWORDS)
         self.stems = set(frequency)
+        # Title-case lines ("FDA Approves ... Trial") restate; a sentence in the body says more.
+        self.headline = [
+            sum(w[:1].isupper() for w in text.split()) > 0.6 * len(text.split()) for text in texts
+        ]
         self.by_source: dict[str, list[int]] = {}
         self.paragraph_of: list[int] = []
         self.paragraph_terms: list[set[str]] = []
@@ -249,7 +255,10 @@ class ExtractiveAnswerer:
         if (
             score < MIN_SCORE
             or overlap < (MIN_TYPED_OVERLAP if typed else MIN_OVERLAP)
-            or (unknown_share > MAX_UNKNOWN_SHARE and (overlap < 0.9 or unknown_share > 0.5))
+            or (
+                unknown_share > MAX_UNKNOWN_SHARE
+                and (overlap < 0.9 or unknown_share > HARD_UNKNOWN_SHARE)
+            )
         ):
             return None
         chosen = self._select(reading, fitting)
@@ -279,7 +288,8 @@ class ExtractiveAnswerer:
                 own = max(own, similarity[lead])
             overlap = reading.overlap(found)
             fits = reading.expectation.met_by(self._with_lead(position), reading.question_words)
-            scored.append((own + LEXICAL_WEIGHT * overlap, overlap, position, fits))
+            penalty = HEADLINE_PENALTY if self.headline[position] else 0.0
+            scored.append((own + LEXICAL_WEIGHT * overlap - penalty, overlap, position, fits))
         # On a tie, a sentence that stands alone beats one that leans on it.
         standalone = {p: reading.overlap(self.sentence_terms[p]) for p in candidates}
         scored.sort(key=lambda item: (round(item[0], 6), standalone[item[2]]), reverse=True)
@@ -329,7 +339,7 @@ class ExtractiveAnswerer:
 
     def _definition(self, acronym: str) -> tuple[list[int], float] | None:
         """The sentence that spells out ``acronym``, wherever it is in the collection."""
-        pattern = re.compile(rf"\({re.escape(acronym)}\)", re.IGNORECASE)
+        pattern = re.compile(rf"\({re.escape(acronym)}s?\)", re.IGNORECASE)
         for position, span in enumerate(self.sentences.spans):
             if pattern.search(span.text):
                 return [position], 1.0

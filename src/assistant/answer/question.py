@@ -20,14 +20,16 @@ FRAME_WORDS = frozenset(
     would could might may must shall can one full name names called date year years day month
     time list two three both going involved involve involves happening special important
     interesting notable unique different role part play plays new latest recent current make
-    made makes doing done work works working besides except apart gets getting""".split()
+    made makes doing done work works working besides except apart gets getting ok okay hey hi
+    thanks thank um uh well so actually really basically""".split()
 )
 # How people type in a chat box; mapped before spelling correction.
 SHORTHAND = {
     "u": "you", "r": "are", "ur": "your", "wat": "what", "wot": "what", "wut": "what",
     "frm": "from", "abt": "about", "b4": "before", "govt": "government", "w": "with",
     "hw": "how", "wen": "when", "whn": "when", "wher": "where", "whr": "where", "nd": "and",
-    "n": "and", "thru": "through", "wich": "which", "whcih": "which", "teh": "the", "pts": "patients", "pt": "patient", "ppl": "people",
+    "n": "and", "thru": "through", "wich": "which", "whcih": "which", "teh": "the", "dmg": "damage", "kinda": "kind", "sorta": "sort",
+    "gonna": "going", "wanna": "want", "cuz": "because", "bc": "because", "w/": "with", "pts": "patients", "pt": "patient", "ppl": "people",
     "tx": "treatment", "yr": "year", "yrs": "years", "pd": "parkinson", "approx": "about",
 }  # fmt: skip
 # Everyday phrases, read as one word before synonyms are looked up.
@@ -36,6 +38,11 @@ PHRASES = {
     "green light": "approval", "go ahead": "approval", "look into": "evaluate",
     "set up": "launched", "kick off": "commence", "live with": "affecting",
     "living with": "affecting", "suffer from": "affecting", "suffering from": "affecting",
+    "teaming up": "collaborated", "team up": "collaborated", "teamed up": "collaborated",
+    "working with": "collaborated", "turn out": "produced", "turns out": "produced",
+    "open the door": "paving", "opens the door": "paving", "pave the way": "paving",
+    "sign off": "approval", "signed off": "approval", "broken back": "spinal cord injury",
+    "back injury": "spinal cord injury", "spine injury": "spinal cord injury",
 }  # fmt: skip
 # Everyday paraphrases: a question word, and words a document may use for it instead.
 SYNONYMS = {
@@ -65,6 +72,16 @@ SYNONYMS = {
     "manufacture": ["manufacturing"], "known": ["recognized"], "famous": ["recognized", "renowned"],
     "problems": ["difficulties", "challenge"], "issues": ["difficulties", "challenge"],
     "challenges": ["challenge", "difficulties"], "running": ["conducted"], "goals": ["aims", "seeks"],
+    "measuring": ["evaluate"], "measured": ["evaluate"], "measures": ["evaluate"],
+    "tested": ["evaluate"], "assessing": ["evaluate"],
+    "rebuild": ["regenerate"], "repair": ["regenerate"], "restore": ["regenerate"],
+    "regrow": ["regenerate"], "heal": ["regenerate"], "hurt": ["damaged", "injury"],
+    "injured": ["injury", "damaged"], "spine": ["spinal"], "spines": ["spinal"],
+    "nerve": ["neural", "neurological"], "nerves": ["neural", "neurological"],
+    "brain": ["neurological", "nervous"], "movement": ["motor", "paralysis"],
+    "feeling": ["sensory"], "sensation": ["sensory"], "jobs": ["employment"], "job": ["employment"],
+    "struggle": ["difficulties"], "ambition": ["vision"],
+    "investers": ["investment"], "invested": ["investment"], "invest": ["investment"],
     "group": ["adults"], "funds": ["investment"], "fund": ["investment"], "funders": ["investment"],
     "regulator": ["administration"], "regulators": ["administration"],
     "agency": ["administration"], "agencies": ["administration"],
@@ -105,6 +122,10 @@ DATE = re.compile(
 )
 MONEY = re.compile(r"(\bUSD\b|\bEUR\b|\bRMB\b|[$€£¥]|\bdollars?\b|\byuan\b|\beuros?\b)", re.I)
 PLACE = re.compile(rf"\b(at|in)\s+(the\s+)?(?!({MONTHS.title()})\b)[A-Z][a-z]")
+FREQUENCY = re.compile(
+    r"\b(daily|weekly|monthly|yearly|annually|hourly|every|once|twice|per (day|week|month|year))\b",
+    re.IGNORECASE,
+)
 POSSESSIVE = re.compile(r"['’]s\W*$")
 NAME = re.compile(r"\b[A-Z][\w'’./-]*[A-Za-z]")
 ENTITY_NOUNS = frozenset(
@@ -140,6 +161,8 @@ class Expectation:
             return bool(re.search(counted, text, re.I))
         if self.kind == "name":
             return self._names_near_focus(text, question_words)
+        if self.kind == "frequency":
+            return bool(FREQUENCY.search(text))
         if self.kind == "place":
             return bool(PLACE.search(text))
         if self.kind == "who":
@@ -180,6 +203,8 @@ def expectation_of(question: str) -> Expectation:
     lowered = question.lower()
     if re.search(r"^\s*when\b|\b(what|which) (year|date|month|day)\b|\bhow long\b", lowered):
         return Expectation("date")
+    if re.search(r"\bhow (often|frequently)\b", lowered):
+        return Expectation("frequency")
     if re.search(r"\b(cost|costs|price|priced|pricing|charge|fee|afford|pay)\b", lowered):
         return Expectation("money")
     if match := re.search(r"\bhow many\s+(?:\w+\s+)??(\w+)", lowered):
@@ -208,6 +233,11 @@ def expectation_of(question: str) -> Expectation:
     return Expectation()
 
 
+ACTION_AUXILIARIES = frozenset(
+    "do does did has have had will would can could should shall may might".split()
+)
+
+
 def split_question(question: str) -> list[str]:
     """ "Where will it run, and what will it test?" becomes its two questions."""
     parts = re.split(
@@ -219,15 +249,21 @@ def split_question(question: str) -> list[str]:
 
 
 def focus_word(question_words: list[str]) -> str | None:
-    """The first content word after the question word: "what *dose* ...", "which *firms*"."""
+    """The thing a question asks for: "what *dose* ...", "which *firms* ...", "what is the
+    *capital* of ...". None when it asks what someone does ("what do they turn ... into")."""
     for i, word in enumerate(question_words):
-        if word in ("what", "which", "who", "whom", "whose") or (
+        asks = word in ("what", "which", "whose", "who") or (
             word in ("many", "much") and i and question_words[i - 1] == "how"
-        ):
-            for later in question_words[i + 1 :]:
-                if later not in STOPWORDS and later not in FRAME_WORDS:
-                    return later
+        )
+        if not asks:
+            continue
+        rest = question_words[i + 1 :]
+        if rest and rest[0] in ACTION_AUXILIARIES:
             return None
+        for later in rest:
+            if later not in STOPWORDS and later not in FRAME_WORDS:
+                return later
+        return None
     return None
 
 
@@ -273,10 +309,15 @@ def normalised_words(question: str, vocabulary: list[str], known_stems: set[str]
             and stem(word) not in known_stems
         ):
             allowed = 2 if len(word) >= 8 else 1
+            # Long words may also be slips of a paraphrase we know ("movemnt"); short ones
+            # only of the collection's own words ("side" is not "site").
+            targets = [*vocabulary, *SYNONYMS] if len(word) >= 6 else vocabulary
             match = process.extractOne(
-                word, vocabulary, scorer=OSA.distance, score_cutoff=allowed, processor=None
+                word, targets, scorer=OSA.distance, score_cutoff=allowed, processor=None
             )
             if match:
                 word = match[0]
+            elif word.endswith("in") and stem(word + "g") in known_stems:
+                word += "g"  # "gettin", "workin": a dropped g
         fixed.append(word)
     return fixed
