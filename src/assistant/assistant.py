@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.llm import LLMAnswerer, chat_model_from_settings, check_reply
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
 FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
+RECHECK_SECONDS = 2.0
 INDEX_SETTINGS = (
     "corpus_dir",
     "index_dir",
@@ -89,7 +90,9 @@ class Assistant:
         self.llm = LLMAnswerer(chat_model) if chat_model is not None else None
         self.index = Index(self.settings, self.embeddings, client)
         self._loaded: _Loaded | None = None
+        self._checked_at = 0.0
         self._retriever: HybridRetriever | None = None
+        self._chain: Runnable | None = None
         self._texts: dict[str, str] = {}
         if build_index:
             self.ensure_index()
@@ -106,12 +109,18 @@ class Assistant:
     def ingest(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:
         """Bring the index in step with the corpus (embedding only what changed)."""
         report = self.index.sync(rebuild=rebuild, progress=progress)
-        self._loaded = None
+        self._loaded, self._checked_at = None, 0.0
         self._load()
         return report
 
     def _load(self) -> _Loaded:
+        """The in-memory state of the answering generation, looked up again every few seconds
+        (another process may have re-indexed), not on every question."""
+        now = time.monotonic()
+        if self._loaded is not None and now - self._checked_at < RECHECK_SECONDS:
+            return self._loaded
         generation = self.index.generation
+        self._checked_at = now
         if generation is None:
             raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
         if self._loaded is None or self._loaded.generation != generation:
@@ -157,14 +166,27 @@ class Assistant:
             self._retriever = HybridRetriever(
                 index=self.index, lexical=lexical, embeddings=self.embeddings, k=self.settings.k
             )
+            self._chain = None
         return self._retriever
 
     @property
     def chain(self) -> Runnable:
-        """The LCEL chain: ``{"question", "history"}`` → retrieval → the configured answerer."""
-        return RunnablePassthrough.assign(query=RunnableLambda(self._retrieval_query)).assign(
-            documents=itemgetter("query") | self.retriever
-        ) | RunnableLambda(self._answer_from)
+        """The LCEL chain: ``{"question", "history"}`` → retrieval → the configured answerer.
+
+        Its steps run in sequence (a parallel step would cost a thread hand-off per question).
+        """
+        retriever = self.retriever
+        if self._chain is None:
+
+            def with_documents(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+                return {**inputs, "documents": retriever.invoke(inputs["query"], config)}
+
+            self._chain = (
+                RunnableLambda(self._with_query)
+                | RunnableLambda(with_documents)
+                | RunnableLambda(self._answer_from)
+            )
+        return self._chain
 
     def retrieve(self, question: str, history: History = ()) -> list[Document]:
         """The ranked chunks an answer to ``question`` is drawn from."""
@@ -222,24 +244,27 @@ class Assistant:
             refused=True,
         )
 
+    @staticmethod
+    def _is_follow_up(question: str, history: History) -> bool:
+        """ "When did it ...?" after another question leans on that question."""
+        return bool(history) and (bool(FOLLOW_UP.search(question)) or len(terms(question)) <= 2)
+
     def _retrieval_query(self, inputs: dict[str, Any]) -> str:
-        """The question as search should see it; a follow-up ("When did it ...?") is searched
-        together with the turn before it."""
+        """The question as search should see it; a follow-up is searched together with the
+        turn before it."""
         question, history = inputs["question"], inputs.get("history") or []
         search_text = self._load().extractive.search_text
-        if history and (FOLLOW_UP.search(question) or len(terms(question)) <= 2):
+        if self._is_follow_up(question, history):
             return f"{search_text(history[-1][0])} {search_text(question)}"
         return search_text(question)
+
+    def _with_query(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return {**inputs, "query": self._retrieval_query(inputs)}
 
     def _answer_from(self, inputs: dict[str, Any]) -> Answer:
         question, documents, history = inputs["question"], inputs["documents"], inputs["history"]
         if self.llm is not None:
             return check_reply("".join(self.llm.stream(question, documents, history)), documents)
-        history = inputs["history"]
-        context = (
-            history[-1][0]
-            if history and inputs["query"] != self._retrieval_query({"question": question})
-            else ""
-        )
+        context = history[-1][0] if self._is_follow_up(question, history) else ""
         vector = self.embeddings.embed_query(inputs["query"])
         return self._load().extractive.answer(question, documents, vector, context)
