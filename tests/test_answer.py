@@ -113,3 +113,31 @@ def test_streaming_yields_the_same_text(bot):
     assert "".join(bot.stream(question)) == bot.ask(question).text
     answers = list(bot.stream_answers(question))
     assert len(answers) > 1 and answers[-1].citations
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What does iPSC stand for?", "induced pluripotent stem cells"),  # acronym, lower-case
+        ("do sci ppl struggle gettin jobs", "employment"),  # shorthand, dropped g, synonym
+        ("wat kinda dmg does sci do to ur movemnt", "paralysis"),  # slip of a known paraphrase
+        ("How long did XellSmart work on the therapy?", "four years"),  # duration is a date kind
+        ("how often does synapse send updates", "daily or weekly"),  # kept, not trimmed away
+    ],
+)
+def test_everyday_wording_finds_the_answer(bot, question, expected):
+    answer = bot.ask(question)
+    assert not answer.refused and expected in answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What side effects have been observed in the trial?",  # a compound, not "effects"
+        "Who leads the Third Affiliated Hospital?",  # the question's own name is no answer
+        "What is the name of the SCI therapy?",  # "XellSmart's" owns it, does not name it
+        "Is the therapy approved in Europe?",  # a name the documents never mention
+    ],
+)
+def test_near_misses_are_refused(bot, question):
+    assert bot.ask(question).refused

@@ -32,6 +32,7 @@ from assistant.answer.question import (
     focus_word,
     normalised_words,
     plain_question,
+    rarity,
     split_question,
     synonyms_of,
 )
@@ -239,7 +240,8 @@ class ExtractiveAnswerer:
             defined = [a for a in self.acronyms if a in reading.question_words]
             if defined:
                 return self._definition(defined[0])
-        if not reading.terms or reading.focus in reading.unknown or self._names_unknown(reading):
+        focus_unknown = reading.focus in reading.unknown and rarity(reading.focus) >= 0.5
+        if not reading.terms or focus_unknown or self._names_unknown(reading):
             return None
         typed = reading.expectation.kind in ("date", "money", "count", "who")
         fitting = [
@@ -250,7 +252,7 @@ class ExtractiveAnswerer:
         if not fitting:
             return None
         score, overlap, _, _ = fitting[0]
-        unknown_weight = self.unknown_idf * len(reading.unknown)
+        unknown_weight = self.unknown_idf * sum(rarity(word) for word in reading.unknown)
         unknown_share = unknown_weight / (unknown_weight + reading.total)
         if (
             score < MIN_SCORE

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from assistant.text import STOPWORDS, stem, words
 
@@ -43,6 +44,11 @@ PHRASES = {
     "open the door": "paving", "opens the door": "paving", "pave the way": "paving",
     "sign off": "approval", "signed off": "approval", "broken back": "spinal cord injury",
     "back injury": "spinal cord injury", "spine injury": "spinal cord injury",
+    # Compounds that name one thing: looked up as one word, so "side effects" is not "effects".
+    "side effects": "side_effects", "side effect": "side_effects",
+    "life expectancy": "life_expectancy", "stock price": "stock_price",
+    "share price": "stock_price", "phone number": "phone_number", "email address": "email_address",
+    "street address": "street_address", "web site": "website", "press officer": "press_officer",
 }  # fmt: skip
 # Everyday paraphrases: a question word, and words a document may use for it instead.
 SYNONYMS = {
@@ -233,6 +239,8 @@ def expectation_of(question: str) -> Expectation:
     return Expectation()
 
 
+COMMON_ZIPF = 5.5  # an unknown word this frequent in English (zipf scale) counts for nothing
+RARITY_SPAN = 0.5  # ... and one this much rarer counts fully
 ACTION_AUXILIARIES = frozenset(
     "do does did has have had will would can could should shall may might".split()
 )
@@ -248,6 +256,15 @@ def split_question(question: str) -> list[str]:
     return [part for part in parts if part.strip()]
 
 
+@cache
+def rarity(word: str) -> float:
+    """How much an unknown word says about what is asked, from its frequency in English:
+    0 for everyday words ("someone", "later", "right"), 1 for specific ones ("dose", "CEO")."""
+    from wordfreq import zipf_frequency
+
+    return min(1.0, max(0.0, (COMMON_ZIPF - zipf_frequency(word, "en")) / RARITY_SPAN))
+
+
 def focus_word(question_words: list[str]) -> str | None:
     """The thing a question asks for: "what *dose* ...", "which *firms* ...", "what is the
     *capital* of ...". None when it asks what someone does ("what do they turn ... into")."""
@@ -261,7 +278,7 @@ def focus_word(question_words: list[str]) -> str | None:
         if rest and rest[0] in ACTION_AUXILIARIES:
             return None
         for later in rest:
-            if later not in STOPWORDS and later not in FRAME_WORDS:
+            if later not in STOPWORDS and later not in FRAME_WORDS and rarity(later) > 0:
                 return later
         return None
     return None
