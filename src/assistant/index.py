@@ -73,6 +73,9 @@ def make_client(settings: Settings):
     try:
         return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
     except Exception as error:
+        # Chroma caches a client per path, the broken one included; forget it so a rebuild
+        # in this process can open the same path afresh.
+        chromadb.api.client.SharedSystemClient.clear_system_cache()
         raise IndexUnavailable(
             f"the index at {settings.index_dir} cannot be opened ({error}); "
             "run `assistant ingest --rebuild` to set it aside and build a new one"
