@@ -1,16 +1,21 @@
 """The default answerer: picks source sentences that answer the question, or refuses.
 
 No language model is involved, so nothing is said that the documents do not say: the answer is
-made of whole source sentences, each quoted at its exact offsets.  The hard part is knowing when
-*not* to answer.  Three checks, each cheap:
+made of whole source sentences (a trailing aside may be cut), each quoted at its exact offsets.
+The hard part is knowing when *not* to answer.  The checks, each cheap:
 
-1. the question's content words must be known to the collection (after shorthand, spelling
+1. what the question asks for must be known to the collection (after shorthand, spelling
    correction and everyday synonyms): a question about a CEO in a collection that never says
-   "CEO" is unanswerable, however close its embedding lands;
-2. the kind of answer asked for (a date, a number, money, a name) must be in the chosen
-   sentence: "how many patients will be enrolled" is not answered by a sentence that merely
-   mentions patients;
-3. the best sentence must be close enough, by embedding and by (rarity-weighted) word overlap.
+   "CEO" is unanswerable, however close its embedding lands.  Unknown words count by their
+   rarity in English, so "someone" or "later" weigh nothing and "dose" weighs fully; a
+   capitalised name the collection never mentions ("Europe") refuses at once;
+2. the kind of answer asked for (a date, a number, money, a name, a place) must be in the
+   chosen sentence, about the thing asked about: "how many patients will be enrolled" is not
+   answered by a sentence that merely mentions patients;
+3. the best sentence must be close enough, by embedding and by rarity-weighted word overlap.
+
+The held-out set (evals/holdout.yaml) shows the limit of this: users' own words are often not
+the document's, and then check 1 refuses questions the document does answer.
 """
 
 from __future__ import annotations
