@@ -141,3 +141,13 @@ def test_everyday_wording_finds_the_answer(bot, question, expected):
 )
 def test_near_misses_are_refused(bot, question):
     assert bot.ask(question).refused
+
+
+def test_two_threads_get_the_answers_one_thread_gets(bot):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [q for q in QUESTIONS for _ in range(5)]
+    alone = [bot.ask(q) for q in questions]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(bot.ask, questions))
+    assert together == alone

@@ -171,3 +171,34 @@ def test_a_chroma_server_works_like_the_embedded_index(tmp_path, small_corpus, e
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_an_empty_corpus_is_a_clear_error(tmp_path, embeddings):
+    from assistant.index import IndexUnavailable
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "blank.txt").write_text("   ", encoding="utf-8")
+    with pytest.raises(IndexUnavailable, match="no readable documents"):
+        Assistant(settings_for(tmp_path, tmp_path / "corpus"), embeddings=embeddings)
+
+
+def test_indexes_on_one_server_keep_to_their_own_collections(tmp_path, small_corpus, embeddings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
+    client.get_or_create_collection("chunks-someone-else", embedding_function=None)
+    other = tmp_path / "other"
+    shutil.copytree(small_corpus, other)
+    server = {"chroma_host": "127.0.0.1"}  # names are namespaced as on a server
+    first = Assistant(
+        settings_for(tmp_path, small_corpus, **server), embeddings=embeddings, client=client
+    )
+    second = Assistant(
+        settings_for(tmp_path, other, **server), embeddings=embeddings, client=client
+    )
+    assert first.index.namespace != second.index.namespace
+    names = {getattr(c, "name", c) for c in client.list_collections()}
+    assert "chunks-someone-else" in names
+    assert "Third Affiliated" in first.ask("Which hospital will run the trial?").text
+    assert "Third Affiliated" in second.ask("Which hospital will run the trial?").text

@@ -39,7 +39,7 @@ EXAMPLES = [
     "What did XS228 receive in 2023?",
     "Who is XellSmart's chief executive?",
 ]
-MAX_K = 10
+MAX_K = 10  # the slider's end, unless the settings ask for more
 CONCURRENCY = 2  # two cores: one answer at a time per core
 FEEDBACK_FILE = "feedback.jsonl"
 THEME = gr.themes.Soft(
@@ -58,12 +58,13 @@ class _Bots:
         self.answerers = list(dict.fromkeys([settings.answerer, "extractive"]))
         self._cache: dict[tuple[int, str], Assistant] = {(settings.k, settings.answerer): bot}
         self._lock = threading.Lock()
+        self.max_k = max(MAX_K, settings.k)
 
     def get(self, k: int | float | None, answerer: str | None) -> Assistant:
         k = self.base.settings.k if k is None else int(k)
         answerer = answerer or self.base.settings.answerer
-        if not 1 <= k <= MAX_K:
-            raise gr.Error(f"k must be between 1 and {MAX_K}, got {k}")
+        if not 1 <= k <= self.max_k:
+            raise gr.Error(f"k must be between 1 and {self.max_k}, got {k}")
         if answerer not in self.answerers:
             raise gr.Error(f"answerer must be one of {', '.join(self.answerers)}")
         with self._lock:
@@ -225,7 +226,7 @@ def build_app(bot: Assistant) -> gr.Blocks:
                 with gr.Row():
                     clear_button = gr.Button("Clear conversation", size="sm", elem_id="clear")
                 with gr.Accordion("Settings", open=False):
-                    k = gr.Slider(1, MAX_K, value=bot.settings.k, step=1, label="Passages")
+                    k = gr.Slider(1, bots.max_k, value=bot.settings.k, step=1, label="Passages")
                     answerer = gr.Dropdown(
                         bots.answerers,
                         value=bot.settings.answerer,

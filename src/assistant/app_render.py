@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+from assistant.load import UnreadableFile
+
 CONTEXT_CHARS = 300
 _MARKER = re.compile(r"\[(\d+)\]")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
@@ -128,7 +130,7 @@ def sources_panel(
         if source not in documents:
             try:
                 documents[source] = source_text(source)
-            except (OSError, KeyError, ValueError):
+            except (OSError, KeyError, ValueError, UnreadableFile):
                 documents[source] = None
         cards.append(source_card(citation, documents[source], context))
     return head + asked + "".join(cards) + "</div>"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,13 +31,14 @@ logger = logging.getLogger(__name__)
 History = Sequence[tuple[str, str]]
 FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
 RECHECK_SECONDS = 2.0
-INDEX_SETTINGS = (
+SHARED_SETTINGS = (
     "corpus_dir",
     "index_dir",
     "chunk_size",
     "chunk_overlap",
     "chroma_host",
     "chroma_port",
+    "max_sentences",
 )
 
 
@@ -91,8 +93,8 @@ class Assistant:
         self.index = Index(self.settings, self.embeddings, client)
         self._loaded: _Loaded | None = None
         self._checked_at = 0.0
-        self._retriever: HybridRetriever | None = None
-        self._chain: Runnable | None = None
+        self._built: tuple[_Loaded, HybridRetriever, Runnable] | None = None
+        self._lock = threading.RLock()
         self._texts: dict[str, str] = {}
         if build_index:
             self.ensure_index()
@@ -116,35 +118,42 @@ class Assistant:
     def _load(self) -> _Loaded:
         """The in-memory state of the answering generation, looked up again every few seconds
         (another process may have re-indexed), not on every question."""
-        now = time.monotonic()
-        if self._loaded is not None and now - self._checked_at < RECHECK_SECONDS:
+        with self._lock:
+            now = time.monotonic()
+            if self._loaded is not None and now - self._checked_at < RECHECK_SECONDS:
+                return self._loaded
+            generation = self.index.generation
+            self._checked_at = now
+            if generation is None:
+                raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
+            if self._loaded is None or self._loaded.generation != generation:
+                self._loaded = _Loaded(
+                    generation,
+                    LexicalIndex.build(generation, self.index.table("chunks", generation)),
+                    ExtractiveAnswerer(
+                        self.index.table("sentences", generation), self.settings.max_sentences
+                    ),
+                )
+                prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
+                if prepare_fast_queries is not None:
+                    prepare_fast_queries()
+                self.embeddings.embed_query("warm up")
             return self._loaded
-        generation = self.index.generation
-        self._checked_at = now
-        if generation is None:
-            raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
-        if self._loaded is None or self._loaded.generation != generation:
-            self._loaded = _Loaded(
-                generation,
-                LexicalIndex.build(self.index.table("chunks")),
-                ExtractiveAnswerer(self.index.table("sentences"), self.settings.max_sentences),
-            )
-            prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
-            if prepare_fast_queries is not None:
-                prepare_fast_queries()
-            self.embeddings.embed_query("warm up")
-        return self._loaded
 
     def with_settings(self, **changes: Any) -> Assistant:
         """An assistant with other query-time settings (k, answerer) sharing model and index."""
         settings = self.settings.replace(**changes)
-        if any(getattr(settings, name) != getattr(self.settings, name) for name in INDEX_SETTINGS):
-            raise ValueError(f"with_settings cannot change {', '.join(INDEX_SETTINGS)}")
+        if any(getattr(settings, name) != getattr(self.settings, name) for name in SHARED_SETTINGS):
+            raise ValueError(f"with_settings cannot change {', '.join(SHARED_SETTINGS)}")
         other = Assistant(
             settings,
             embeddings=self.embeddings,
             client=self.index.client,
-            chat_model=self.llm.chat_model if self.llm and "answerer" not in changes else None,
+            chat_model=(
+                self.llm.chat_model
+                if self.llm and settings.answerer == self.settings.answerer
+                else None
+            ),
             build_index=False,
         )
         other._loaded, other._texts = self._loaded, self._texts
@@ -161,13 +170,7 @@ class Assistant:
     @property
     def retriever(self) -> HybridRetriever:
         """The hybrid retriever over the current index generation (made once per generation)."""
-        lexical = self._load().lexical
-        if self._retriever is None or self._retriever.lexical is not lexical:
-            self._retriever = HybridRetriever(
-                index=self.index, lexical=lexical, embeddings=self.embeddings, k=self.settings.k
-            )
-            self._chain = None
-        return self._retriever
+        return self._pipeline()[0]
 
     @property
     def chain(self) -> Runnable:
@@ -175,22 +178,36 @@ class Assistant:
 
         Its steps run in sequence (a parallel step would cost a thread hand-off per question).
         """
-        retriever = self.retriever
-        if self._chain is None:
+        return self._pipeline()[1]
 
-            def with_documents(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-                return {**inputs, "documents": retriever.invoke(inputs["query"], config)}
+    def _pipeline(self) -> tuple[HybridRetriever, Runnable]:
+        """Retriever and chain for the loaded generation, made together so they agree."""
+        loaded = self._load()
+        with self._lock:
+            if self._built is None or self._built[0] is not loaded:
+                retriever = HybridRetriever(
+                    index=self.index,
+                    lexical=loaded.lexical,
+                    embeddings=self.embeddings,
+                    k=self.settings.k,
+                )
 
-            self._chain = (
-                RunnableLambda(self._with_query)
-                | RunnableLambda(with_documents)
-                | RunnableLambda(self._answer_from)
-            )
-        return self._chain
+                def with_documents(inputs: dict[str, Any], config: RunnableConfig) -> dict:
+                    return {**inputs, "documents": retriever.invoke(inputs["query"], config)}
+
+                chain = (
+                    RunnableLambda(self._with_query)
+                    | RunnableLambda(with_documents)
+                    | RunnableLambda(self._answer_from)
+                )
+                self._built = (loaded, retriever, chain)
+            return self._built[1], self._built[2]
 
     def retrieve(self, question: str, history: History = ()) -> list[Document]:
         """The ranked chunks an answer to ``question`` is drawn from."""
         question = self._checked(question)
+        if len(question) > self.settings.max_question_chars:
+            raise ValueError(self._too_long(question).text)
         return self.retriever.invoke(
             self._retrieval_query({"question": question, "history": history})
         )
@@ -220,11 +237,14 @@ class Assistant:
         yield check_reply(text, documents)
 
     def stream(self, question: str, history: History = ()) -> Iterator[str]:
-        """The answer's text in pieces, as it is produced."""
+        """The answer's text in pieces, as it is produced.
+
+        When the checked answer differs from what was streamed (an LLM's markers renumbered,
+        its uncited sentences flagged), the checked text follows in full on a new line.
+        """
         shown = ""
         for answer in self.stream_answers(question, history):
-            if answer.text.startswith(shown):
-                yield answer.text[len(shown) :]
+            yield answer.text[len(shown) :] if answer.text.startswith(shown) else f"\n{answer.text}"
             shown = answer.text
 
     # -- the chain's steps ----------------------------------------------------------------
@@ -255,7 +275,8 @@ class Assistant:
         question, history = inputs["question"], inputs.get("history") or []
         search_text = self._load().extractive.search_text
         if self._is_follow_up(question, history):
-            return f"{search_text(history[-1][0])} {search_text(question)}"
+            earlier = history[-1][0][: self.settings.max_question_chars]
+            return f"{search_text(earlier)} {search_text(question)}"
         return search_text(question)
 
     def _with_query(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -265,6 +286,7 @@ class Assistant:
         question, documents, history = inputs["question"], inputs["documents"], inputs["history"]
         if self.llm is not None:
             return check_reply("".join(self.llm.stream(question, documents, history)), documents)
-        context = history[-1][0] if self._is_follow_up(question, history) else ""
+        follow_up = self._is_follow_up(question, history)
+        context = history[-1][0][: self.settings.max_question_chars] if follow_up else ""
         vector = self.embeddings.embed_query(inputs["query"])
         return self._load().extractive.answer(question, documents, vector, context)

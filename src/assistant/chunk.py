@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -59,8 +58,9 @@ def chunk_document(document: SourceDocument, chunk_size: int, chunk_overlap: int
     return spans
 
 
-@cache
 def sentence_segmenter():
+    """A new pysbd segmenter: one instance keeps the text it is working on, so two threads
+    must never share one."""
     import pysbd
 
     return pysbd.Segmenter(language="en", clean=False, char_span=False)
@@ -75,11 +75,12 @@ def split_sentences(document: SourceDocument) -> list[Span]:
     Headlines and datelines carry no full stop, so without the line rule pysbd glues them
     onto the first sentence of the body.
     """
+    segmenter = sentence_segmenter()
     spans: list[Span] = []
     for line in _LINE.finditer(document.text):
         cursor = line.start()
         opens_paragraph = not spans or "\n\n" in document.text[spans[-1].end : cursor]
-        for sentence in sentence_segmenter().segment(line.group()):
+        for sentence in segmenter.segment(line.group()):
             words = sentence.strip()
             if not words:
                 continue

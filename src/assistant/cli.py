@@ -117,7 +117,8 @@ def chat(context: click.Context) -> None:
         click.echo("assistant> ", nl=False)
         shown = ""
         for answer in bot.stream_answers(question, history):
-            click.echo(answer.text[len(shown) :] if answer.text.startswith(shown) else "", nl=False)
+            fresh = answer.text.startswith(shown)
+            click.echo(answer.text[len(shown) :] if fresh else f"\n{answer.text}", nl=False)
             shown = answer.text
         click.echo()
         for citation in answer.citations:

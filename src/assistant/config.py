@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,14 @@ class Settings:
     k: int = 4
     answerer: str = "extractive"
     llm_base_url: str | None = None
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     chunk_size: int = 800
     chunk_overlap: int = 160
     max_sentences: int = 3
     max_question_chars: int = 2000
     chroma_host: str | None = None
     chroma_port: int = 8000
-    auth: str | None = None
+    auth: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("corpus_dir", "index_dir", "data_dir"):
@@ -44,6 +44,10 @@ class Settings:
             raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_size")
         if self.max_sentences < 1:
             raise ValueError(f"max_sentences must be at least 1, got {self.max_sentences}")
+        if self.max_question_chars < 1:
+            raise ValueError("max_question_chars must be at least 1")
+        if not 0 < self.chroma_port < 65536:
+            raise ValueError(f"chroma_port must be a port number, got {self.chroma_port}")
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -54,11 +58,11 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
-        for name, field in known.items():
+        for name, declared in known.items():
             if overrides.get(name) is not None:
                 values[name] = overrides[name]
             elif (raw := environ.get(ENV_PREFIX + name.upper())) not in (None, ""):
-                values[name] = _parse(raw, field, name)
+                values[name] = _parse(raw, declared, name)
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:

@@ -129,14 +129,18 @@ class MiniLMEmbeddings(Embeddings):
         return vectors.tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        cached = self._recent_queries.get(text)
-        if cached is None:
-            fast = self._query_model
-            cached = fast.embed(text) if fast else self.embed_documents([text])[0]
-            self._recent_queries[text] = cached
+        with self._lock:
+            cached = self._recent_queries.get(text)
+            if cached is not None:
+                self._recent_queries.move_to_end(text)
+                return cached
+        fast = self._query_model
+        vector = fast.embed(text) if fast else self.embed_documents([text])[0]
+        with self._lock:
+            self._recent_queries[text] = vector
             while len(self._recent_queries) > 64:
                 self._recent_queries.popitem(last=False)
-        return cached
+        return vector
 
 
 def load_embeddings(cache_dir: Path | None = None) -> MiniLMEmbeddings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from assistant.embed import MODEL_SHA256, file_sha256, go_offline
 logger = logging.getLogger(__name__)
 
 MAX_TOKENS = 256
+DRAFT_PREFIX = "onnx-export-"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 PROBES = [
     "Which hospital will run the trial?",
@@ -107,7 +109,9 @@ def _export(model_dir: Path, onnx_path: Path, record: Path, reference: Any) -> N
     sample = tokenizer([PROBES[0]], return_tensors="pt")
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=onnx_path.parent) as scratch:
+    for stale in onnx_path.parent.glob(f"{DRAFT_PREFIX}*"):  # left by a killed export
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(dir=onnx_path.parent, prefix=DRAFT_PREFIX) as scratch:
         draft = Path(scratch) / onnx_path.name
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

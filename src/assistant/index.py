@@ -1,4 +1,4 @@
-"""Index: Chroma (embedded or server) and BM25, kept in step with ``corpus/``.
+"""Index: Chroma (embedded or server), kept in step with ``corpus/``.
 
 Each build writes a new *generation* of collections and only then moves the manifest to it, so
 a killed ingest leaves the previous generation answering.  Span ids are content hashes: an
@@ -9,6 +9,7 @@ mixing vectors from two models.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -27,8 +28,8 @@ from assistant.load import SourceDocument, load_corpus
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "assistant-manifest"
 KINDS = ("chunks", "sentences")
+INDEX_LAYOUT = 2  # bump when collection names or metadata change: older indexes are rebuilt
 BATCH = 256
 
 
@@ -45,10 +46,6 @@ class SyncReport:
     kept: int
     removed: int
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.embedded or self.removed)
-
 
 @dataclass(frozen=True)
 class SpanTable:
@@ -57,6 +54,14 @@ class SpanTable:
     spans: list[Span]
     ids: list[str]
     vectors: np.ndarray
+
+
+def namespace_of(settings: Settings) -> str:
+    """ "assistant" for an embedded index; on a server, one namespace per corpus folder."""
+    if not settings.chroma_host:
+        return "assistant"
+    folder = str(settings.corpus_dir.resolve())
+    return f"assistant-{hashlib.sha1(folder.encode()).hexdigest()[:10]}"
 
 
 def make_client(settings: Settings):
@@ -83,18 +88,24 @@ def make_client(settings: Settings):
 
 
 class Index:
-    """The persisted vectors and the derived BM25, for one corpus and one set of settings."""
+    """The persisted vectors for one corpus and one set of settings.
+
+    Collection names carry a namespace: on a Chroma server shared by several corpora (or other
+    programs), each index only ever touches its own collections.
+    """
 
     def __init__(self, settings: Settings, embeddings, client=None) -> None:
         self.settings = settings
         self.embeddings = embeddings
         self.client = client if client is not None else make_client(settings)
+        self.namespace = namespace_of(settings)
         self.expected = {
             "model": MODEL_NAME,
             "model_sha256": MODEL_SHA256,
             "chunk_size": settings.chunk_size,
             "chunk_overlap": settings.chunk_overlap,
             "chunker_version": CHUNKER_VERSION,
+            "layout": INDEX_LAYOUT,
         }
 
     # -- the manifest: which generation answers -------------------------------------------
@@ -102,7 +113,8 @@ class Index:
     def _manifest(self) -> dict[str, Any]:
         try:
             return dict(
-                self.client.get_collection(MANIFEST, embedding_function=None).metadata or {}
+                self.client.get_collection(self._name("manifest"), embedding_function=None).metadata
+                or {}
             )
         except Exception:
             return {}
@@ -119,7 +131,10 @@ class Index:
         generation = generation or self.generation
         if generation is None:
             raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
-        return self.client.get_collection(f"{kind}-{generation}", embedding_function=None)
+        return self.client.get_collection(self._name(kind, generation), embedding_function=None)
+
+    def _name(self, kind: str, generation: str = "") -> str:
+        return "-".join(part for part in (self.namespace, kind, generation) if part)
 
     # -- building -------------------------------------------------------------------------
 
@@ -133,11 +148,16 @@ class Index:
 
     def stored_ids(self, generation: str | None = None) -> dict[str, set[str]]:
         generation = generation or self.generation
+        nothing: dict[str, set[str]] = {kind: set() for kind in KINDS}
         if generation is None:
-            return {kind: set() for kind in KINDS}
-        return {
-            kind: set(self.collection(kind, generation).get(include=[])["ids"]) for kind in KINDS
-        }
+            return nothing
+        try:
+            return {
+                kind: set(self.collection(kind, generation).get(include=[])["ids"])
+                for kind in KINDS
+            }
+        except Exception:  # the manifest names collections that are gone: rebuild them
+            return nothing
 
     def is_current(self, documents: list[SourceDocument]) -> bool:
         """True when the answering generation holds exactly the spans of ``documents``."""
@@ -149,6 +169,11 @@ class Index:
     def sync(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:
         """Bring the index in step with the corpus; embed only spans not stored already."""
         documents = list(load_corpus(self.settings.corpus_dir))
+        if not documents:
+            raise IndexUnavailable(
+                f"no readable documents in {self.settings.corpus_dir}: add .txt, .md, .html "
+                "or .pdf files"
+            )
         wanted = self.desired_spans(documents)
         old = None if rebuild else self.generation
         stored = self.stored_ids(old)
@@ -159,7 +184,7 @@ class Index:
         embedded = kept = removed = 0
         for kind in KINDS:
             target = self.client.create_collection(
-                f"{kind}-{new}", embedding_function=None, metadata={"hnsw:space": "cosine"}
+                self._name(kind, new), embedding_function=None, metadata={"hnsw:space": "cosine"}
             )
             keep = [span_id for span_id in wanted[kind] if span_id in stored[kind]]
             if keep:
@@ -169,9 +194,9 @@ class Index:
             embedded += len(fresh)
             kept += len(keep)
             removed += len(stored[kind] - set(wanted[kind]))
-        self.client.get_or_create_collection(MANIFEST, embedding_function=None).modify(
-            metadata={**self.expected, "generation": new, "built_at": time.time()}
-        )
+        self.client.get_or_create_collection(
+            self._name("manifest"), embedding_function=None
+        ).modify(metadata={**self.expected, "generation": new, "built_at": time.time()})
         self._drop_other_generations(new)
         return SyncReport(len(documents), embedded, kept, removed)
 
@@ -213,14 +238,17 @@ class Index:
     def _drop_other_generations(self, keep: str) -> None:
         for collection in self.client.list_collections():
             name = getattr(collection, "name", collection)
-            if name.startswith(KINDS) and not name.endswith(keep):
+            ours = any(name.startswith(self._name(kind) + "-") for kind in KINDS)
+            if ours and not name.endswith(keep):
                 self.client.delete_collection(name)
 
     # -- reading --------------------------------------------------------------------------
 
-    def table(self, kind: str) -> SpanTable:
-        """Every span of ``kind`` in the answering generation, with its vector."""
-        got = self.collection(kind).get(include=["embeddings", "documents", "metadatas"])
+    def table(self, kind: str, generation: str | None = None) -> SpanTable:
+        """Every span of ``kind`` in ``generation`` (default: the answering one), with vectors."""
+        got = self.collection(kind, generation).get(
+            include=["embeddings", "documents", "metadatas"]
+        )
         spans = [
             Span(
                 meta["source"],
@@ -239,9 +267,12 @@ class Index:
             vectors=vectors[order] if len(order) else vectors,
         )
 
-    def query_chunks(self, vector: list[float], n: int) -> list[tuple[str, float]]:
-        """The ``n`` nearest chunk ids with their cosine similarity."""
-        result = self.collection("chunks").query(
+    def query_chunks(
+        self, vector: list[float], n: int, generation: str | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``n`` nearest chunk ids with their cosine similarity, in ``generation`` (pin it
+        to the generation the caller's BM25 and sentences came from)."""
+        result = self.collection("chunks", generation).query(
             query_embeddings=[vector], n_results=n, include=["distances"]
         )
         return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]

@@ -13,8 +13,6 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
-
 
 class UnreadableFile(Exception):
     """A corpus file that cannot be turned into text; its message says why."""

@@ -27,15 +27,18 @@ logging.getLogger("bm25s").setLevel(logging.ERROR)
 class LexicalIndex:
     """BM25 over one generation's chunks, built once when that generation is opened."""
 
+    generation: str
     chunks: SpanTable
     bm25: bm25s.BM25
+    positions: dict[str, int]
 
     @classmethod
-    def build(cls, chunks: SpanTable) -> LexicalIndex:
+    def build(cls, generation: str, chunks: SpanTable) -> LexicalIndex:
         bm25 = bm25s.BM25()
         if chunks.spans:
             bm25.index([terms(span.text) or ["\x00"] for span in chunks.spans], show_progress=False)
-        return cls(chunks, bm25)
+        positions = {chunk_id: i for i, chunk_id in enumerate(chunks.ids)}
+        return cls(generation, chunks, bm25, positions)
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         query_terms = terms(query)
@@ -67,19 +70,19 @@ class HybridRetriever(BaseRetriever):
         total = len(self.lexical.chunks.spans)
         if total == 0:
             return []
-        pool = min(self.candidates, total)
-        dense = self.index.query_chunks(self.embeddings.embed_query(query), pool)
+        pool = min(max(self.candidates, self.k), total)
+        vector = self.embeddings.embed_query(query)
+        dense = self.index.query_chunks(vector, pool, self.lexical.generation)
         lexical = self.lexical.search(query, pool)
         fused: dict[str, float] = {}
         for ranking in (dense, lexical):
             for rank, (chunk_id, _) in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
         dense_scores, lexical_scores = dict(dense), dict(lexical)
-        positions = {chunk_id: i for i, chunk_id in enumerate(self.lexical.chunks.ids)}
         best = sorted(fused, key=fused.__getitem__, reverse=True)[: self.k]
         documents = []
         for chunk_id in best:
-            span = self.lexical.chunks.spans[positions[chunk_id]]
+            span = self.lexical.chunks.spans[self.lexical.positions[chunk_id]]
             metadata = {
                 "source": span.source,
                 "start": span.start,

@@ -6,7 +6,7 @@ BM25 retrieval and the answerer's word overlap must agree on what a word is, so 
 from __future__ import annotations
 
 import re
-from functools import cache
+import threading
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
@@ -14,11 +14,16 @@ WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
 
 
-@cache
-def _stemmer():
-    import Stemmer
+_per_thread = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def _stemmer():
+    """One Snowball stemmer per thread: PyStemmer's must not be called concurrently."""
+    if not hasattr(_per_thread, "stemmer"):
+        import Stemmer
+
+        _per_thread.stemmer = Stemmer.Stemmer("english")
+    return _per_thread.stemmer
 
 
 ABBREVIATED = re.compile(r"\b([A-Z])\.([A-Z])\.")

@@ -305,6 +305,9 @@ def plain_question(question: str) -> str:
     return question
 
 
+NEVER_CORRECTED = STOPWORDS | FRAME_WORDS | SYNONYMS.keys()
+
+
 def normalised_words(question: str, vocabulary: list[str], known_stems: set[str]) -> list[str]:
     """The question's words with chat shorthand expanded and one-letter slips corrected.
 
@@ -320,11 +323,7 @@ def normalised_words(question: str, vocabulary: list[str], known_stems: set[str]
         joined = joined.replace(f" {phrase} ", f" {meaning} ")
     fixed = []
     for word in joined.split():
-        if (
-            len(word) >= 4
-            and not {word} & (STOPWORDS | FRAME_WORDS | SYNONYMS.keys())
-            and stem(word) not in known_stems
-        ):
+        if len(word) >= 4 and word not in NEVER_CORRECTED and stem(word) not in known_stems:
             allowed = 2 if len(word) >= 8 else 1
             # Long words may also be slips of a paraphrase we know ("movemnt"); short ones
             # only of the collection's own words ("side" is not "site").
