@@ -49,6 +49,7 @@ REFUSAL = "The documents do not say. I found no passage that answers this questi
 MIN_SCORE = 0.45
 LEXICAL_WEIGHT = 1.0
 HEADLINE_PENALTY = 0.3
+NEAR_TIE = 0.05
 MIN_OVERLAP = 0.2
 MIN_TYPED_OVERLAP = 0.6
 MAX_UNKNOWN_SHARE = 0.34  # above this share of unknown words, refuse unless the overlap is
@@ -303,7 +304,8 @@ class ExtractiveAnswerer:
         return scored
 
     def _select(self, reading: Reading, fitting: list[tuple[float, float, int, bool]]) -> list[int]:
-        """The best sentence, then others that cover question terms it leaves out."""
+        """The best sentence, then others that cover question terms it leaves out; a second
+        sentence scoring within a hair of the best is shown too, rather than guessed between."""
         best_score, _, best, _ = fitting[0]
         chosen, covered = [best], set(self._terms_with_lead(best))
         for score, _, position, _ in fitting[1:]:
@@ -315,7 +317,8 @@ class ExtractiveAnswerer:
                 for t, w in zip(reading.terms, reading.weights, strict=True)
                 if t & found and not t & covered
             )
-            if gain >= 0.15 * reading.total and score >= best_score - 0.35:
+            near_tie = len(chosen) == 1 and score >= best_score - NEAR_TIE
+            if (gain >= 0.15 * reading.total and score >= best_score - 0.35) or near_tie:
                 chosen.append(position)
                 covered |= found
         return chosen
