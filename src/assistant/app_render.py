@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+from assistant.answer.types import MARKER
 from assistant.load import UnreadableFile
 
 CONTEXT_CHARS = 300
-_MARKER = re.compile(r"\[(\d+)\]")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 
 
@@ -49,7 +49,7 @@ def answer_message(answer: Mapping[str, Any], *, final: bool = True) -> str:
             return match.group(0)
         return f'<span class="cite" title="Show source {n}">[{n}]</span>'
 
-    return _lines(_MARKER.sub(chip, _escape(text)))
+    return _lines(MARKER.sub(chip, _escape(text)))
 
 
 def _snap(text: str, start: int, end: int, context: int) -> tuple[int, int]:

@@ -157,13 +157,9 @@ def _resolve(source: str, root: Path) -> Path:
 def read_source(path: Path | str) -> str:
     """A source's text as citations index it: UTF-8 with universal newlines for text files,
     the loader's extraction for other formats (PDF, HTML)."""
-    path = Path(path)
-    if path.suffix.lower() in (".txt", ".md", ""):
-        with open(path, encoding="utf-8") as stream:
-            return stream.read()
     from assistant.load import load_document
 
-    return load_document(path).text
+    return load_document(Path(path)).text
 
 
 def _norm(text: str) -> str:

@@ -35,6 +35,7 @@ from assistant.answer.question import (
     Expectation,
     expectation_of,
     focus_word,
+    is_headline,
     normalised_words,
     plain_question,
     rarity,
@@ -127,9 +128,7 @@ class ExtractiveAnswerer:
         self.vocabulary = sorted({w for text in texts for w in words(text)} - STOPWORDS)
         self.stems = set(frequency)
         # Title-case lines ("FDA Approves ... Trial") restate; a sentence in the body says more.
-        self.headline = [
-            sum(w[:1].isupper() for w in text.split()) > 0.6 * len(text.split()) for text in texts
-        ]
+        self.headline = [is_headline(text) for text in texts]
         self.by_source: dict[str, list[int]] = {}
         self.paragraph_of: list[int] = []
         self.paragraph_terms: list[set[str]] = []

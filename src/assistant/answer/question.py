@@ -178,7 +178,7 @@ class Expectation:
     def _names_near_focus(self, text: str, question_words: frozenset[str]) -> bool:
         """A proper name the question lacks, beside the thing asked about when it is there."""
         tokens = text.split()
-        if sum(1 for token in tokens if token[:1].isupper()) > 0.6 * len(tokens):
+        if is_headline(text):
             return False  # a headline in title case: its capitals name nothing
         names, chain = [], []
         for i, token in enumerate([*tokens, "."]):
@@ -203,6 +203,12 @@ class Expectation:
         if not near:  # the thing asked about is not here: any new name may answer, unless
             return bool(names) and self.reach > 2  # the question asks what *it* is called
         return any(abs(i - j) <= self.reach for i in names for j in near)
+
+
+def is_headline(text: str) -> bool:
+    """A line in title case ("FDA Approves ... Trial"): most of its words are capitalised."""
+    tokens = text.split()
+    return sum(token[:1].isupper() for token in tokens) > 0.6 * len(tokens)
 
 
 def expectation_of(question: str) -> Expectation:

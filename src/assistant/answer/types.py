@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+MARKER = re.compile(r"\[(\d+)\]")  # an inline citation marker in an answer's text: [n]
 
 
 @dataclass(frozen=True)
