@@ -1,5 +1,6 @@
 """Answerers: the extractive default and the optional LLM one, and the types they return."""
 
-from assistant.answer.types import Answer, Citation
+from assistant.answer.protocol import Answerer, History
+from assistant.answer.types import Answer, Citation, Passage
 
-__all__ = ["Answer", "Citation"]
+__all__ = ["Answer", "Answerer", "Citation", "History", "Passage"]

@@ -29,16 +29,42 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Passage:
+    """A passage shown beside a refusal: the closest the documents came, never a citation.
+
+    ``text == text_of(source)[start:end]``; ``best_start``/``best_end`` mark its sentence that
+    came closest to the question, in the same document offsets.
+    """
+
+    source: str
+    start: int
+    end: int
+    text: str
+    best_start: int
+    best_end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
-    """``text`` carries ``[n]`` markers, each with its ``Citation``; refusals cite nothing."""
+    """``text`` carries ``[n]`` markers, each with its ``Citation``; refusals cite nothing.
+
+    A refusal may carry ``closest``: the passages that came nearest, so a reader sees why and
+    can rephrase; they are not citations and the answer does not claim them.
+    """
 
     text: str
     citations: list[Citation] = field(default_factory=list)
     refused: bool = False
+    closest: list[Passage] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "refused": self.refused,
             "citations": [citation.to_dict() for citation in self.citations],
+            "closest": [passage.to_dict() for passage in self.closest],
         }
