@@ -16,20 +16,21 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
+from assistant.answer.collection import Collection
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.llm import LLMAnswerer, chat_model_from_settings, check_reply
+from assistant.answer.protocol import Answerer
 from assistant.answer.types import Answer
 from assistant.config import Settings
 from assistant.embed import load_embeddings
 from assistant.index import Index, IndexUnavailable, SyncReport
 from assistant.load import load_corpus, load_document
 from assistant.retrieve import HybridRetriever, LexicalIndex
-from assistant.text import terms
+from assistant.text import question_query
 
 logger = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
-FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
 RECHECK_SECONDS = 2.0
 SHARED_SETTINGS = (
     "corpus_dir",
@@ -48,7 +49,8 @@ class _Loaded:
 
     generation: str
     lexical: LexicalIndex
-    extractive: ExtractiveAnswerer
+    vocabulary: frozenset[str]
+    extractive: ExtractiveAnswerer | None
 
 
 class Assistant:
@@ -127,11 +129,19 @@ class Assistant:
             if generation is None:
                 raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
             if self._loaded is None or self._loaded.generation != generation:
+                chunks = self.index.table("chunks", generation)
                 self._loaded = _Loaded(
                     generation,
-                    LexicalIndex.build(generation, self.index.table("chunks", generation)),
-                    ExtractiveAnswerer(
-                        self.index.table("sentences", generation), self.settings.max_sentences
+                    LexicalIndex.build(generation, chunks),
+                    frozenset(
+                        w for span in chunks.spans for w in re.findall(r"[a-z]{4,}", span.text.lower())
+                    ),
+                    None
+                    if self.llm is not None
+                    else ExtractiveAnswerer(
+                        Collection.build(self.index.table("sentences", generation)),
+                        self.embeddings,
+                        self.settings.max_sentences,
                     ),
                 )
                 prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
@@ -264,29 +274,18 @@ class Assistant:
             refused=True,
         )
 
-    @staticmethod
-    def _is_follow_up(question: str, history: History) -> bool:
-        """ "When did it ...?" after another question leans on that question."""
-        return bool(history) and (bool(FOLLOW_UP.search(question)) or len(terms(question)) <= 2)
-
     def _retrieval_query(self, inputs: dict[str, Any]) -> str:
-        """The question as search should see it; a follow-up is searched together with the
-        turn before it."""
-        question, history = inputs["question"], inputs.get("history") or []
-        search_text = self._load().extractive.search_text
-        if self._is_follow_up(question, history):
-            earlier = history[-1][0][: self.settings.max_question_chars]
-            return f"{search_text(earlier)} {search_text(question)}"
-        return search_text(question)
+        """The question as search should see it (a follow-up with the turn it leans on)."""
+        history = [(str(q)[: self.settings.max_question_chars], a) for q, a in inputs.get("history") or []]
+        return question_query(inputs["question"], history, self._load().vocabulary)
 
     def _with_query(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return {**inputs, "query": self._retrieval_query(inputs)}
 
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer in use: the LLM one when a chat model is set, else the extractive one."""
+        return self.llm if self.llm is not None else self._load().extractive
+
     def _answer_from(self, inputs: dict[str, Any]) -> Answer:
-        question, documents, history = inputs["question"], inputs["documents"], inputs["history"]
-        if self.llm is not None:
-            return check_reply("".join(self.llm.stream(question, documents, history)), documents)
-        follow_up = self._is_follow_up(question, history)
-        context = history[-1][0][: self.settings.max_question_chars] if follow_up else ""
-        vector = self.embeddings.embed_query(inputs["query"])
-        return self._load().extractive.answer(question, documents, vector, context)
+        return self.answerer.answer(inputs["question"], inputs["documents"], inputs["history"])

@@ -55,7 +55,10 @@ from assistant.evals_report import (
     render_text,
 )
 
-KINDS = ("fact", "paraphrase", "typo", "list", "span", "multiturn", "unanswerable", "hostile")
+KINDS = (
+    "fact", "paraphrase", "typo", "list", "span", "multiturn", "unanswerable", "hostile",
+    "overview", "name", "definition",
+)
 HIT_COVERAGE = 0.5  # a chunk must cover more than this share of the supporting passage
 DEFAULT_CASES = Path("evals/cases.yaml")
 DEFAULT_THRESHOLDS = Path("evals/thresholds.yaml")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
+from functools import cache
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
@@ -42,3 +44,103 @@ def stem(word: str) -> str:
 def terms(text: str) -> list[str]:
     """The stems of the content words of ``text``, in order."""
     return [stem(word) for word in words(text) if word not in STOPWORDS]
+
+
+# How people type in a chat box (general English, not any document's words).
+SHORTHAND = {
+    "u": "you", "r": "are", "ur": "your", "wat": "what", "wot": "what", "wut": "what",
+    "frm": "from", "abt": "about", "b4": "before", "w": "with", "hw": "how", "wen": "when",
+    "whn": "when", "wher": "where", "whr": "where", "nd": "and", "n": "and", "thru": "through",
+    "wich": "which", "teh": "the", "kinda": "kind of", "gonna": "going to", "wanna": "want to",
+    "cuz": "because", "bc": "because", "ppl": "people", "yr": "year", "yrs": "years",
+    "approx": "about", "whos": "who is", "whats": "what is", "wheres": "where is",
+    "hows": "how is", "whens": "when is", "pls": "please", "plz": "please", "thx": "thanks",
+    "info": "information", "co": "company", "mgmt": "management", "govt": "government",
+}  # fmt: skip
+INSTRUCTION = re.compile(
+    r"^\s*(ignore|disregard|forget|pretend|you are|you're|act as|system\s*:|assistant\s*:|"
+    r"from now on|do not|don't|never|always)\b",
+    re.IGNORECASE,
+)
+
+
+def plain_question(question: str) -> str:
+    """The question itself: markup removed, injected instructions set aside.
+
+    "Ignore all previous instructions. In which year ...?" is answered as "In which year ...?";
+    text with no question in it beside the instructions is kept whole (and then refused).
+    """
+    if "<" in question:
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup(question, "html.parser")
+        for hidden in soup(["script", "style"]):
+            hidden.decompose()
+        question = soup.get_text(" ")
+    parts = [part for part in re.split(r"(?<=[.!?;])\s+|\s*--\s*", question.strip()) if part]
+    if len(parts) > 1:
+        asked = [part for part in parts if part.endswith("?") and not INSTRUCTION.match(part)]
+        if asked:
+            return " ".join(asked)
+    return question
+
+
+@cache
+def zipf(word: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+def corrected(question: str, vocabulary: frozenset[str]) -> str:
+    """Shorthand expanded, and a word that is neither English nor the collection's replaced by
+    a collection word one slip away (two for long words): "hosptial" -> "hospital"."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    out = []
+    for token in re.findall(r"[\w'’.-]+|[^\w\s]", question):
+        lowered = token.lower()
+        if lowered in SHORTHAND:
+            out.append(SHORTHAND[lowered])
+            continue
+        if (
+            len(token) >= 4
+            and token.isalpha()
+            and token.islower()
+            and lowered not in vocabulary
+            and zipf(lowered) < 3.0
+        ):
+            allowed = 2 if len(token) >= 8 else 1
+            match = process.extractOne(
+                lowered, vocabulary, scorer=OSA.distance, score_cutoff=allowed
+            )
+            if match:
+                token = match[0]
+        out.append(token)
+    return re.sub(r"\s+([?.!,;:])", r"\1", " ".join(out))
+
+
+
+FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
+
+
+def follow_up_context(question: str, history: Sequence[tuple[str, str]]) -> str:
+    """The question before, when this one leans on it ("When did *it* start?") or is too short
+    to stand alone; otherwise nothing."""
+    if history and (FOLLOW_UP.search(question) or len(question.split()) <= 3):
+        return str(history[-1][0])
+    return ""
+
+
+def question_query(
+    question: str, history: Sequence[tuple[str, str]], vocabulary: frozenset[str]
+) -> str:
+    """The question as search sees it: cleaned, slips fixed, and for a follow-up the question
+    it leans on put first.  Retrieval and the answerer's similarity use this same text, so the
+    question is embedded once."""
+    query = corrected(plain_question(question), vocabulary)
+    context = follow_up_context(question, history)
+    if context:
+        return f"{corrected(plain_question(context), vocabulary)} {query}"
+    return query

@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from assistant.answer.extractive import REFUSAL
+from assistant.answer.compose import REFUSAL
 from assistant.answer.types import MARKER, Answer, Citation
 from assistant.config import Settings
 
@@ -111,8 +111,16 @@ def check_reply(reply: str, documents: Sequence[Document]) -> Answer:
 class LLMAnswerer:
     """Streams a chat model's reply over the retrieved chunks, then checks its markers."""
 
+    name = "llm"
+
     def __init__(self, chat_model: BaseChatModel) -> None:
         self.chat_model = chat_model
+
+    def answer(
+        self, question: str, documents: Sequence[Document], history: Sequence[tuple[str, str]]
+    ) -> Answer:
+        """The model's whole reply, checked: the ``Answerer`` protocol."""
+        return check_reply("".join(self.stream(question, documents, history)), documents)
 
     def stream(
         self, question: str, documents: Sequence[Document], history: Sequence[tuple[str, str]]

