@@ -43,7 +43,7 @@ lint: install-dev
 
 test: install-dev chromium lint
 	$(BIN)/pytest -q
-	$(BIN)/assistant eval --json $(VENV)/eval-report.json --markdown evals/report.md
+	$(BIN)/assistant eval --set golden --set dev --set heldout --json $(VENV)/eval-report.json --markdown evals/report.md
 
 bench: install-dev
 	$(PYTHON) benchmarks/latency.py

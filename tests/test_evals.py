@@ -1,7 +1,8 @@
-"""The eval harness: the golden set's labels, the scorer, the baseline and the command.
+"""The eval harness: labels, the scorer, the metrics, the baseline, the reports and the command.
 
-The thresholds on the full golden set are not checked here: `make test` runs `assistant eval`,
-which exits non-zero when one is missed.
+The thresholds on the full sets are not checked here: `make test` runs `assistant eval`, which
+exits non-zero when a gated set misses one.  The eval sets' own data is checked in
+`test_eval_sets.py`.
 """
 
 from __future__ import annotations
@@ -13,20 +14,28 @@ from pathlib import Path
 import pytest
 from langchain_core.documents import Document
 
-from assistant.answer.types import Answer, Citation
+from assistant.answer.types import Answer, Citation, Passage
 from assistant.evals import (
     FAKE_LLM_REPLY,
     KINDS,
+    OUTCOMES,
     Case,
     CaseError,
     Metrics,
+    SetRun,
+    TutorialBaseline,
     aggregate,
     check_thresholds,
+    collect,
     evaluate,
     load_cases,
     load_thresholds,
+    per_document,
+    render_markdown,
+    render_text,
     run_eval_command,
     score_case,
+    to_json,
 )
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -72,7 +81,7 @@ def test_golden_set_is_broad_and_its_labels_hold():
     cases = load_cases(CASES)
     kinds = Counter(c.kind for c in cases)
     assert len(cases) >= 60
-    assert set(kinds) == set(KINDS)
+    assert set(kinds) == set(KINDS) - {"overview", "name", "definition"}
     assert sum(c.answerable for c in cases) >= 40
     assert sum(not c.answerable for c in cases) >= 20
     assert any(c.kind == "hostile" and c.answerable for c in cases)
@@ -118,6 +127,40 @@ def test_other_broken_labels_are_rejected(tmp_path, body, message):
 def test_relative_sources_resolve_against_the_project_root():
     cases = load_cases(CASES, root=PROJECT)
     assert cases[0].source == "corpus/xellsmart-sci-trial-announcement.txt"
+
+
+@pytest.mark.parametrize("kind", ["overview", "name", "definition"])
+def test_the_new_kinds_load_and_an_unknown_kind_is_rejected(tmp_path, kind):
+    body = (
+        f"  - id: new\n    kind: {kind}\n    question: Which hospital?\n    answerable: true\n"
+        "    facts: [Third Affiliated Hospital]\n    support: Third Affiliated Hospital\n"
+    )
+    assert load_cases(write_cases(tmp_path, body))[0].kind == kind
+    (tmp_path / "evals" / "cases.yaml").write_text(
+        f"defaults:\n  source: {SOURCE}\ncases:\n" + body.replace(kind, "trivia"),
+        encoding="utf-8",
+    )
+    with pytest.raises(CaseError, match="case new: kind 'trivia' is not one of"):
+        load_cases(tmp_path / "evals" / "cases.yaml")
+
+
+def test_a_set_folder_resolves_sources_against_the_project_root(tmp_path):
+    folder = tmp_path / "evals" / "corpora" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "doc.txt").write_text(TEXT, encoding="utf-8")
+    (folder / "cases.yaml").write_text(
+        "cases:\n  - id: where\n    kind: fact\n    question: Which hospital?\n"
+        "    answerable: true\n    source: evals/corpora/tiny/doc.txt\n"
+        f"    facts: [Sun Yat-sen]\n    support: {HOSPITAL_CASE.support}\n"
+        "  - id: ceo\n    kind: unanswerable\n    question: Who is the CEO?\n"
+        "    answerable: false\n    source: evals/corpora/tiny/doc.txt\n",
+        encoding="utf-8",
+    )
+    cases = load_cases(folder / "cases.yaml")  # found from the file's place under evals/
+    assert [c.source for c in cases] == ["evals/corpora/tiny/doc.txt"] * 2
+    (folder / "doc.txt").write_text("Something else entirely.", encoding="utf-8")
+    with pytest.raises(CaseError, match="case where: support is not a verbatim substring"):
+        load_cases(folder / "cases.yaml")
 
 
 # ---------------------------------------------------------------- scoring hand-made answers
@@ -177,6 +220,74 @@ def test_refusal_precision_and_recall():
     assert (never.refusal_precision, never.refusal_recall) == (None, 0)
     nothing_to_refuse = aggregate([score_case(HOSPITAL_CASE, answered)])
     assert (nothing_to_refuse.refusal_precision, nothing_to_refuse.refusal_recall) == (1, 1)
+
+
+def closest(sentence: str) -> Passage:
+    start = TEXT.index(sentence)
+    return Passage(str(SOURCE), start, start + len(sentence), sentence, start, start + 10, 0.4)
+
+
+def test_a_refusal_that_shows_the_fact_in_its_closest_passages_counts_as_shown():
+    shown = Answer("The documents do not say.", refused=True, closest=[closest(HOSPITAL)])
+    result = score_case(HOSPITAL_CASE, shown)
+    assert result.fact_shown and not result.facts_ok and result.outcome == "refused_wrong"
+    elsewhere = Answer("The documents do not say.", refused=True, closest=[closest(XS228)])
+    assert score_case(HOSPITAL_CASE, elsewhere).fact_shown is False
+    half = Answer("It is the Third Affiliated Hospital.", closest=[closest(XS228)])
+    assert score_case(HOSPITAL_CASE, half).fact_shown is False  # Sun Yat-sen is shown nowhere
+    metrics = aggregate([score_case(HOSPITAL_CASE, shown), score_case(HOSPITAL_CASE, elsewhere)])
+    assert (metrics.fact_shown, metrics.fact_accuracy) == (0.5, 0)
+    assert score_case(REFUSE_CASE, shown).fact_shown is None
+
+
+def test_every_case_falls_in_one_confusion_cell():
+    right = Answer(f"{HOSPITAL} [1]", [cite(1, HOSPITAL)])
+    wrong = Answer(f"{XS228} [1]", [cite(1, XS228)])
+    refusal = Answer("The documents do not say.", refused=True)
+    results = [
+        score_case(HOSPITAL_CASE, right),
+        score_case(HOSPITAL_CASE, wrong),
+        score_case(HOSPITAL_CASE, refusal),
+        score_case(REFUSE_CASE, right),
+        score_case(REFUSE_CASE, refusal),
+        score_case(REFUSE_CASE, refusal),
+    ]
+    assert [r.outcome for r in results] == [
+        "answered_right",
+        "answered_wrong",
+        "refused_wrong",
+        "answered_unanswerable",
+        "refused_right",
+        "refused_right",
+    ]
+    metrics = aggregate(results)
+    assert metrics.confusion == {
+        "answered_right": 1,
+        "answered_wrong": 1,
+        "answered_unanswerable": 1,
+        "refused_right": 2,
+        "refused_wrong": 1,
+    }
+    assert tuple(metrics.confusion) == OUTCOMES
+    assert sum(metrics.confusion.values()) == len(results)
+    assert (metrics.counts["cases_right"], metrics.cases_right) == (3, 0.5)
+
+
+def test_per_document_counts_each_source_apart():
+    other = case(id="other", source="b.txt", facts=(("2023",),), support=XS228)
+    results = [
+        score_case(HOSPITAL_CASE, Answer(f"{HOSPITAL} [1]", [cite(1, HOSPITAL)])),
+        score_case(REFUSE_CASE, Answer("x")),
+        score_case(other, Answer("The documents do not say.", refused=True)),
+    ]
+    table = per_document(results)
+    assert table[str(SOURCE)] == {
+        "cases": 1,
+        "cases_right": 1,
+        "fact_accuracy": 1.0,
+        "refusal_recall": None,
+    }
+    assert table["b.txt"]["fact_accuracy"] == 0 and table["(no source)"]["refusal_recall"] == 0
 
 
 def test_retrieval_rank_counts_a_chunk_covering_most_of_the_support():
@@ -245,8 +356,6 @@ def some_cases() -> list[Case]:
 
 
 def test_the_baseline_answers_everything_with_exact_citations(bot):
-    from assistant.evals_baseline import TutorialBaseline
-
     baseline = TutorialBaseline(bot.settings.corpus_dir, embeddings=bot.embeddings)
     assert len(baseline.retrieve("Which hospital runs the trial?")) == 4
     report = evaluate(baseline, some_cases(), name="baseline")
@@ -280,83 +389,137 @@ def test_the_harness_scores_the_llm_answerer_on_a_fake_chat_model(bot, reply):
         assert not by_id["xs228-year"].facts_ok  # the fake model's reply does not say 2023
 
 
+def test_collect_gives_each_case_its_answer_and_retrieved_documents(bot):
+    rows = collect(bot, some_cases()[:2])
+    assert [c.id for c, _, _ in rows] == ["hospital", "xs228-year"]
+    for _, answer, documents in rows:
+        assert isinstance(answer, Answer) and documents
+        assert all({"source", "start", "end"} <= set(d.metadata) for d in documents)
+    plain = collect(lambda question, history: Answer("no", refused=True), [REFUSE_CASE])
+    assert plain[0][1].refused and plain[0][2] == []
+
+
 def test_the_eval_command_prints_and_writes_both_reports(bot, tmp_path):
     import io
 
     out = io.StringIO()
     json_path, md_path = tmp_path / "report.json", tmp_path / "report.md"
-    code = run_eval_command(bot.settings, json_path, md_path, out, bot=bot)
+    code = run_eval_command(bot.settings, json_path, md_path, out, bot=bot, sets=["golden"])
     payload = json.loads(json_path.read_text(encoding="utf-8"))
-    assert code == (0 if payload["passed"] else 1)
-    assert {"ours", "baseline", "llm-fake"} <= set(payload["systems"])
+    golden = payload["sets"]["golden"]
+    assert code == (0 if payload["passed"] else 1) and golden["gated"]
+    assert set(payload["sets"]) == {"golden"}
+    assert {"ours", "baseline", "llm-fake"} <= set(golden["systems"])
     n_cases = len(load_cases(CASES))
-    for system in payload["systems"].values():
+    for system in golden["systems"].values():
         assert len(system["cases"]) == n_cases
-        assert {"fact_accuracy", "refusal_precision", "hit_at_1", "mrr", "latency_p95_ms"} <= set(
+        assert sum(system["metrics"]["confusion"].values()) == n_cases
+        assert {"fact_accuracy", "fact_shown", "cases_right", "mrr", "latency_p95_ms"} <= set(
             system["metrics"]
         )
-    assert {t["metric"] for t in payload["thresholds"]} >= {"fact_accuracy", "groundedness"}
-    assert payload["systems"]["baseline"]["metrics"]["refusal_recall"] == 0
+        assert [d["cases"] for d in system["per_document"].values()] == [n_cases]
+    assert {t["metric"] for t in golden["thresholds"]} >= {"fact_accuracy", "groundedness"}
+    assert golden["systems"]["baseline"]["metrics"]["refusal_recall"] == 0
     markdown = md_path.read_text(encoding="utf-8")
-    assert "| metric | ours | baseline |" in markdown and "## Per case" in markdown
+    assert "## Golden set" in markdown and "| metric | ours | baseline | llm-fake |" in markdown
+    assert "### Outcomes" in markdown and "### Per document" in markdown
+    assert "### Per case" in markdown
     text = out.getvalue()
-    assert "fact accuracy" in text and "thresholds (ours)" in text
-    assert set(payload["holdout"]["systems"]) == {"ours", "baseline"}  # evals/holdout.yaml
+    assert "fact accuracy" in text and "thresholds (ours, golden)" in text
 
 
-def test_the_held_out_set_is_reported_without_cases_and_never_gated(bot, tmp_path):
-    import io
+HELD_OUT_SECRET = "Zanzibar pelican question about the hospital, kept secret"
 
-    evals = tmp_path / "evals"
-    golden = write_cases(
-        tmp_path,
-        "  - id: hospital\n    kind: fact\n    question: Which hospital will run the trial?\n"
-        "    answerable: true\n    facts: [Third Affiliated Hospital]\n"
-        f"    support: {HOSPITAL_CASE.support}\n",
+
+def held_out_run() -> SetRun:
+    """A tiny synthetic held-out set scored by a stand-in that answers everything."""
+    cases = [
+        case(
+            id="zz-secret-id",
+            kind="name",
+            question=HELD_OUT_SECRET,
+            facts=HOSPITAL_CASE.facts,
+            support=HOSPITAL,
+            source=str(SOURCE),
+        ),
+        case(
+            id="zz-secret-refuse",
+            kind="unanswerable",
+            question=HELD_OUT_SECRET + "?",
+            answerable=False,
+            source=str(SOURCE),
+        ),
+    ]
+
+    def answers(question, history):
+        return Answer(f"{XS228} [1]", [cite(1, XS228)])
+
+    reports = [evaluate(answers, cases, name) for name in ("ours", "baseline")]
+    return SetRun(
+        "heldout", "evals/corpora/heldout/cases.yaml", "x", reports, cases, per_case=False
     )
 
-    # Ours is a stand-in that always answers, and the baseline never refuses: both fail the
-    # held-out case, which must be refused, and pass the golden one.
-    class AlwaysAnswers:
-        settings, embeddings = bot.settings, bot.embeddings
 
-        def ask(self, question, history):
-            return Answer(f"{HOSPITAL} [1]", [cite(1, HOSPITAL)])
+def test_the_held_out_set_renders_aggregates_but_no_case():
+    run = held_out_run()
+    text, markdown = render_text([run]), render_markdown([run])
+    payload = json.dumps(to_json([run]))
+    for report in (text, markdown, payload):
+        assert HELD_OUT_SECRET not in report and "zz-secret" not in report
+        assert XS228[:40] not in report  # nor its answers
+    assert "answered wrong" in text and "answered unanswerable" in text
+    assert SOURCE.name in text and SOURCE.name in markdown  # per-document aggregates
+    assert "name 1/1, unanswerable 1/1" in text and "### Per document" in markdown
+    held = json.loads(payload)["sets"]["heldout"]
+    assert held["gated"] is False and held["passed"] and held["thresholds"] is None
+    assert all("cases" not in system for system in held["systems"].values())
+    assert held["systems"]["ours"]["metrics"]["confusion"]["answered_unanswerable"] == 1
 
-    secret = "Which hospital will conduct the clinical trial, please?"
-    holdout = evals / "holdout.yaml"
-    holdout.write_text(
-        f"cases:\n  - id: held\n    kind: unanswerable\n    question: {secret}\n"
-        "    answerable: false\n",
+
+def write_set(project: Path, name: str, question: str, thresholds: str | None = None) -> Path:
+    folder = project / "evals" / "corpora" / name
+    folder.mkdir(parents=True)
+    (folder / "release.txt").write_text(TEXT, encoding="utf-8")
+    (folder / "cases.yaml").write_text(
+        f"cases:\n  - id: {name}-where\n    kind: fact\n    question: {question}\n"
+        f"    answerable: true\n    source: evals/corpora/{name}/release.txt\n"
+        f"    facts: [Sun Yat-sen]\n    support: {HOSPITAL_CASE.support}\n"
+        f"  - id: {name}-ceo\n    kind: unanswerable\n    question: Who is the CEO?\n"
+        f"    answerable: false\n    source: evals/corpora/{name}/release.txt\n",
         encoding="utf-8",
     )
-    thresholds = evals / "thresholds.yaml"
-    thresholds.write_text("min:\n  groundedness: 1.0\n", encoding="utf-8")
+    if thresholds is not None:
+        (folder / "thresholds.yaml").write_text(thresholds, encoding="utf-8")
+    return folder
+
+
+def test_the_command_gates_dev_but_never_the_held_out_set(bot, tmp_path):
+    import io
+
+    from assistant.evals import eval_set
+
+    write_set(tmp_path, "dev", "Which hospital runs the trial?", "min:\n  fact_accuracy: 1.01\n")
+    write_set(tmp_path, "heldout", HELD_OUT_SECRET)
     out, json_path, md_path = io.StringIO(), tmp_path / "r.json", tmp_path / "r.md"
     code = run_eval_command(
         bot.settings,
         json_path,
         md_path,
         out,
-        cases_path=golden,
-        thresholds_path=thresholds,
-        holdout_path=holdout,
-        llm_check=False,
-        bot=AlwaysAnswers(),
+        sets=["dev", "heldout"],
+        project=tmp_path,
+        index_root=tmp_path / "index",
+        embeddings=bot.embeddings,
     )
+    assert eval_set("heldout", tmp_path).held_out and not eval_set("dev", tmp_path).held_out
     payload = json.loads(json_path.read_text(encoding="utf-8"))
-    assert code == 0 and payload["passed"]  # the held-out failures do not gate
-    held = payload["holdout"]
-    assert held["thresholds"] is None
-    for name in ("ours", "baseline"):
-        assert held["systems"][name]["metrics"]["refusal_recall"] == 0
-        assert held["systems"][name]["failures_by_kind"] == {
-            "unanswerable": {"failed": 1, "cases": 1}
-        }
+    assert code == 1 and not payload["sets"]["dev"]["passed"]  # an impossible dev threshold
+    assert payload["sets"]["heldout"]["gated"] is False
+    assert (tmp_path / "index" / "dev").is_dir() and (tmp_path / "index" / "heldout").is_dir()
     text, markdown = out.getvalue(), md_path.read_text(encoding="utf-8")
-    assert "held-out set: no thresholds" in text and "unanswerable 1/1" in text
-    assert (
-        "## Held-out set: no thresholds" in markdown and "| metric | ours | baseline |" in markdown
-    )
+    assert "thresholds (ours, dev): missed: fact_accuracy" in text
+    assert len(payload["sets"]["dev"]["systems"]["ours"]["cases"]) == 2  # dev is listed
+    assert "## Dev set" in markdown and "## Heldout set" in markdown
     for report in (text, markdown, json_path.read_text(encoding="utf-8")):
-        assert secret not in report  # aggregates only: its cases are never listed
+        assert HELD_OUT_SECRET not in report and "heldout-where" not in report
+        assert "heldout-ceo" not in report

@@ -139,29 +139,31 @@ def serve(context: click.Context, host: str, port: int) -> None:
 
 
 @main.command(name="eval")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    type=click.Choice(["golden", "fit", "dev", "heldout"]),
+    help="An eval set to score (repeatable) [default: golden, dev and heldout].",
+)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write a JSON report.")
 @click.option(
     "--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write a Markdown report."
-)
-@click.option(
-    "--holdout",
-    "holdout_path",
-    type=click.Path(path_type=Path, exists=True),
-    help="Cases scored beside the golden set but not gated [default: evals/holdout.yaml].",
 )
 @click.pass_context
 @_friendly_errors
 def evaluate(
     context: click.Context,
+    sets: tuple[str, ...],
     json_path: Path | None,
     markdown_path: Path | None,
-    holdout_path: Path | None,
 ) -> None:
-    """Score the answerer and the baseline on evals/; exit 1 when a threshold is missed."""
+    """Score the answerer and the baseline on the eval sets in evals/; exit 1 when a gated set
+    (golden, dev) misses a threshold. The held-out set is reported as aggregates only."""
     from assistant.evals import run_eval_command
 
     code = run_eval_command(
-        context.obj, json_path, markdown_path, stream=sys.stdout, holdout_path=holdout_path
+        context.obj, json_path, markdown_path, stream=sys.stdout, sets=list(sets) or None
     )
     context.exit(code)
 

@@ -1,4 +1,5 @@
-"""The baseline every eval report compares against: the plain LangChain tutorial pipeline.
+"""The baseline every eval set is reported beside: the plain LangChain tutorial pipeline,
+so a gain is measured against what a reader would build first.
 
 RecursiveCharacterTextSplitter (1000 characters, 200 overlap), the same packaged MiniLM, an
 in-memory Chroma collection (cosine), top-4 similarity search, and the top chunk as its
