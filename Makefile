@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install install-dev chromium lint bench clean
+.PHONY: run test install install-dev wordnet chromium lint bench clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -23,8 +23,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet -e '.[dev,ollama,openai]'
 	touch $@
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed wordnet
+install-dev: $(VENV)/.installed-dev wordnet
+
+# WordNet 3.0 (synonyms for reading questions) is Debian's wordnet-base; install it when
+# missing and we can (CI is root). Without it, answers use no synonyms and say so.
+wordnet:
+	@test -f /usr/share/wordnet/data.noun || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null; \
+	  else echo "wordnet-base is missing and this user cannot install it"; fi; }
 
 run: install
 	$(BIN)/assistant ingest

@@ -63,13 +63,14 @@ class Assistant:
     >>> bot = Assistant()
     >>> answer = bot.ask("Which hospital will run the trial?")
     >>> print(answer.text)  # doctest: +NORMALIZE_WHITESPACE
-    The clinical trial will be conducted at the Third Affiliated Hospital
-    of Sun Yat-sen University [1].
+    The clinical trial will be conducted at the Third Affiliated Hospital of Sun Yat-sen
+    University, recognized for its leadership in spinal cord injury treatment [1].
     >>> c = answer.citations[0]
     >>> open(c.source, encoding="utf-8").read()[c.start : c.end] == c.quote
     True
-    >>> bot.ask("Who is the CEO of XellSmart?").refused
-    True
+    >>> refusal = bot.ask("Who is the CEO of XellSmart?")
+    >>> refusal.refused, len(refusal.closest) > 0  # the passages that came closest, not cited
+    (True, True)
 
     Parts can be swapped by argument: ``embeddings`` (a LangChain ``Embeddings``),
     ``chat_model`` (a LangChain chat model: answers then come from it, checked for citations)
@@ -134,7 +135,9 @@ class Assistant:
                     generation,
                     LexicalIndex.build(generation, chunks),
                     frozenset(
-                        w for span in chunks.spans for w in re.findall(r"[a-z]{4,}", span.text.lower())
+                        w
+                        for span in chunks.spans
+                        for w in re.findall(r"[a-z]{4,}", span.text.lower())
                     ),
                     None
                     if self.llm is not None
@@ -276,7 +279,9 @@ class Assistant:
 
     def _retrieval_query(self, inputs: dict[str, Any]) -> str:
         """The question as search should see it (a follow-up with the turn it leans on)."""
-        history = [(str(q)[: self.settings.max_question_chars], a) for q, a in inputs.get("history") or []]
+        history = [
+            (str(q)[: self.settings.max_question_chars], a) for q, a in inputs.get("history") or []
+        ]
         return question_query(inputs["question"], history, self._load().vocabulary)
 
     def _with_query(self, inputs: dict[str, Any]) -> dict[str, Any]:

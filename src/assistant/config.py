@@ -23,7 +23,7 @@ class Settings:
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
     data_dir: Path = Path("data")
-    k: int = 4
+    k: int = 6
     answerer: str = "extractive"
     llm_base_url: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)

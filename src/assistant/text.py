@@ -121,7 +121,6 @@ def corrected(question: str, vocabulary: frozenset[str]) -> str:
     return re.sub(r"\s+([?.!,;:])", r"\1", " ".join(out))
 
 
-
 FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
 
 

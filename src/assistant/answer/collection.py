@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.answer.language import nlp, relatives
+from assistant.answer.language import nlp, noun_category, relatives
 from assistant.index import SpanTable
 
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
@@ -140,28 +140,39 @@ def _boilerplate(sentences: SpanTable) -> list[bool]:
         if span.source != source:
             inside, source = False, span.source
         short_line = len(span.text) < 80 and not span.text.rstrip().endswith(".")
-        if span.opens_paragraph or short_line:
-            if BOILERPLATE_HEADING.match(span.text) and short_line:
-                inside = True
+        if short_line and BOILERPLATE_HEADING.match(span.text):
+            inside = True
         flags.append(inside)
     return flags
 
 
 def _leans_back(doc) -> bool:
+    """It opens with a word pointing back ("This", "They", "However, ...") or its subject is a
+    pronoun standing for something named before ("The following year, *they* ...")."""
     first = next((t for t in doc if not t.is_punct), None)
     if first is None:
         return False
     if first.pos_ == "PRON" and first.lower_ not in ("i", "we", "you"):
         return True
-    return first.lower_ in ("this", "these", "that", "those", "such") or first.dep_ == "cc"
+    if first.lower_ in ("this", "these", "that", "those", "such") or first.dep_ == "cc":
+        return True
+    return any(
+        t.dep_ in ("nsubj", "nsubjpass")
+        and t.head.dep_ == "ROOT"
+        and t.lower_ in ("it", "they", "he", "she", "this", "these", "those")
+        for t in doc
+    )
 
 
 def _unnamed_subject(doc) -> bool:
+    """Its subject is a pronoun ("it", "they") or "the company" (a noun for an organisation,
+    by WordNet's category), so the sentence alone does not say who."""
     for token in doc:
         if token.dep_ in ("nsubj", "nsubjpass") and token.head.dep_ == "ROOT":
             if token.pos_ == "PRON":
-                return True
-            return token.pos_ == "NOUN" and any(c.lower_ == "the" for c in token.children)
+                return token.lower_ not in ("i", "we", "you")
+            the = any(child.lower_ == "the" for child in token.children)
+            return token.pos_ == "NOUN" and the and noun_category(token.lemma_) == "noun.group"
     return False
 
 

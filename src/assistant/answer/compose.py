@@ -8,12 +8,13 @@ central sentences (by embedding centrality, as LexRank does).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from langchain_core.documents import Document
 
 from assistant.answer.collection import Collection
-from assistant.answer.types import Answer, Citation, Passage
+from assistant.answer.types import MARKER, Answer, Citation, Passage
 
 REFUSAL = "The documents do not say. I found no passage that answers this question."
 OVERVIEW_SENTENCES = 2  # central sentences quoted after a document's headline
@@ -118,3 +119,22 @@ def overview(collection: Collection, sources: Sequence[str]) -> Answer:
     return Answer(
         f"The documents announce: {answer.text}{suffix}", answer.citations, answer.refused
     )
+
+
+def combine(answers: Sequence[Answer], parts: Sequence[str]) -> Answer:
+    """A question in several parts: each part's answer in turn, markers renumbered; the parts
+    the documents do not answer are named, and cite nothing."""
+    if all(answer.refused for answer in answers):
+        closest = [p for answer in answers for p in answer.closest][:3]
+        return Answer(REFUSAL, refused=True, closest=closest)
+    texts, citations, missing = [], [], []
+    for answer, part in zip(answers, parts, strict=True):
+        if answer.refused:
+            missing.append(f'"{part.strip(" ,?")}"')
+            continue
+        shift = len(citations)
+        texts.append(MARKER.sub(lambda m, s=shift: f"[{int(m.group(1)) + s}]", answer.text))
+        citations += [replace(c, n=c.n + shift) for c in answer.citations]
+    if missing:
+        texts.append(f"The documents do not answer {'; '.join(missing)}.")
+    return Answer(" ".join(texts), citations)

@@ -23,13 +23,13 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from assistant.answer.collection import Collection
-from assistant.answer.compose import REFUSAL, overview, quote, refusal
+from assistant.answer.compose import REFUSAL, combine, overview, quote, refusal
 from assistant.answer.features import FEATURES, features
 from assistant.answer.protocol import History
-from assistant.answer.reading import WHO, Reading, read
+from assistant.answer.reading import WHO, Reading, read, split_question
 from assistant.answer.scorer import Scorer, default_scorer
 from assistant.answer.types import Answer
-from assistant.text import follow_up_context, question_query
+from assistant.text import follow_up_context, plain_question, question_query
 
 __all__ = ["REFUSAL", "ExtractiveAnswerer"]
 
@@ -58,6 +58,9 @@ class ExtractiveAnswerer:
         return self._scorer or default_scorer()
 
     def answer(self, question: str, documents: Sequence[Document], history: History = ()) -> Answer:
+        parts = split_question(plain_question(question))
+        if len(parts) > 1:
+            return combine([self.answer(part, documents, history) for part in parts], parts)
         context = follow_up_context(question, history)
         reading = read(question, self.collection, context)
         direct = self.direct(reading, documents)
@@ -110,7 +113,7 @@ class ExtractiveAnswerer:
         """The sentences of ``documents`` and their ``FEATURES`` rows (what the scorer weighs)."""
         if reading is None:
             reading = read(question, self.collection, follow_up_context(question, history))
-        positions, ranks = [], []
+        positions, ranks, chunk_scores = [], [], []
         for rank, document in enumerate(documents):
             source, start, end = (document.metadata[key] for key in ("source", "start", "end"))
             for position in self.collection.by_source.get(source, []):
@@ -118,12 +121,16 @@ class ExtractiveAnswerer:
                 if span.start < end and start < span.end and position not in positions:
                     positions.append(position)
                     ranks.append(rank)
+                    chunk_scores.append(float(document.metadata.get("dense", 0.0)))
         if not positions:
             return [], np.zeros((0, len(FEATURES)))
         query = question_query(question, history, self.collection.spelling)
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
         cosines = self.collection.vectors(positions) @ vector
-        return positions, features(reading, self.collection, positions, cosines, ranks)
+        top_source = documents[0].metadata["source"]
+        return positions, features(
+            reading, self.collection, positions, cosines, ranks, chunk_scores, top_source
+        )
 
     def _sources(self, documents: Sequence[Document], reading: Reading) -> list[str]:
         """What an overview covers: the whole collection, unless the question names a subject
@@ -159,4 +166,3 @@ class ExtractiveAnswerer:
         source = self.collection.sentences.spans[first].source
         headline = self.collection.by_source[source][0]
         return chosen if headline in chosen else [headline, *chosen]
-

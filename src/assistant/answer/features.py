@@ -33,6 +33,9 @@ FEATURES = (
     "length",  # log of its length in characters: headings and fragments say little
     "place",  # where it stands in its document, 0 at the top to 1 at the bottom
     "related_and_typed",  # shared words in a sentence that also holds the wanted kind
+    "chunk_cosine",  # the retrieved chunk around it, against the question
+    "top_document",  # it is in the document retrieval ranked first
+    "unknown_name",  # the question names something ("Europe") the collection never mentions
 )
 
 
@@ -54,16 +57,19 @@ def features(
     candidates: Sequence[int],
     cosines: np.ndarray,
     ranks: Sequence[int],
+    chunk_scores: Sequence[float],
+    top_source: str,
 ) -> np.ndarray:
     """One row of ``FEATURES`` per candidate sentence."""
-    unknown = (
-        sum(w for word, w in reading.words if not collection.matches(word)) / reading.total
-    )
+    unknown = sum(w for word, w in reading.words if not collection.matches(word)) / reading.total
     focus_kin = collection.matches(reading.focus) if reading.focus else set()
     verb_kin = collection.matches(reading.verb) if reading.verb else set()
     best = float(cosines.max()) if len(cosines) else 0.0
+    unknown_name = float(any(not collection.knows(name) for name in reading.given))
     rows = []
-    for position, cosine, rank in zip(candidates, cosines.tolist(), ranks, strict=True):
+    for position, cosine, rank, chunk_cosine in zip(
+        candidates, cosines.tolist(), ranks, chunk_scores, strict=True
+    ):
         sentence = collection.read[position]
         lemmas = sentence.lemmas
         lead = collection.previous(position)
@@ -95,6 +101,9 @@ def features(
                 float(np.log1p(len(collection.sentences.spans[position].text))),
                 collection.place(position),
                 related * float(typed and holds),
+                chunk_cosine,
+                float(collection.sentences.spans[position].source == top_source),
+                unknown_name,
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))

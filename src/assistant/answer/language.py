@@ -45,9 +45,10 @@ def nlp():
 
 def _data_home() -> Path:
     for home in (Path(sys.prefix) / "share" / "assistant", Path.home() / ".cache" / "assistant"):
-        if os.access(home if home.exists() else home.parent, os.W_OK) or (
-            home / "nltk_data/corpora/wordnet/lexnames"
-        ).exists():
+        if (
+            os.access(home if home.exists() else home.parent, os.W_OK)
+            or (home / "nltk_data/corpora/wordnet/lexnames").exists()
+        ):
             return home / "nltk_data"
     return Path.home() / ".cache" / "assistant" / "nltk_data"
 
@@ -65,7 +66,8 @@ def _prepared_wordnet() -> Path | None:
     shutil.copytree(DEBIAN_WORDNET, partial)
     (partial / "lexnames").write_text(
         "".join(
-            f"{i:02d}\t{name}\t{POS_NUMBER[name.split('.')[0]]}\n" for i, name in enumerate(LEXNAMES)
+            f"{i:02d}\t{name}\t{POS_NUMBER[name.split('.')[0]]}\n"
+            for i, name in enumerate(LEXNAMES)
         )
     )
     (partial / "index.sense").touch()
@@ -120,3 +122,22 @@ def relatives(lemma: str, pos: str) -> frozenset[str]:
                 found.update(d.name().lower() for d in word.derivationally_related_forms())
     found.discard(lemma)
     return frozenset(found)
+
+
+@cache
+def noun_category(noun: str) -> str | None:
+    """WordNet's category of a noun's commonest sense ("hospital": noun.artifact)."""
+    reader = wordnet()
+    if reader is None:
+        return None
+    senses = reader.synsets(noun, "n")
+    return senses[0].lexname() if senses else None
+
+
+@cache
+def verb_category(verb: str) -> str | None:
+    reader = wordnet()
+    if reader is None:
+        return None
+    senses = reader.synsets(verb, "v")
+    return senses[0].lexname() if senses else None

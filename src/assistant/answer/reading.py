@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from assistant.answer.collection import Collection
-from assistant.answer.language import nlp, wordnet
+from assistant.answer.language import nlp, noun_category, verb_category
 from assistant.text import corrected, plain_question, zipf
 
 # Words that frame a question rather than say what it is about.
@@ -45,7 +44,7 @@ NAMES = frozenset({"ORG", "PERSON", "PRODUCT", "FAC", "GPE", "WORK_OF_ART", "EVE
 # WordNet's category of the noun asked about ("which *hospital*") -> labels that answer it.
 CATEGORY_LABELS = {
     "noun.person": WHO,
-    "noun.group": frozenset({"ORG", "NORP", "GPE"}),
+    "noun.group": frozenset({"ORG", "NORP"}),
     "noun.location": PLACES,
     "noun.time": DATES,
     "noun.quantity": COUNTS,
@@ -73,6 +72,16 @@ class Reading:
         return sum(weight for _, weight in self.words) or 1.0
 
 
+def split_question(question: str) -> list[str]:
+    """ "Where will it run, and what will it test?" becomes its two questions."""
+    parts = re.split(
+        r",?\s+and\s+(?=(?:what|which|who|whom|whose|where|when|why|how)\b)",
+        question,
+        flags=re.IGNORECASE,
+    )
+    return [part.strip() for part in parts if part.strip()]
+
+
 def read(question: str, collection: Collection, context: str = "") -> Reading:
     """Read ``question``; ``context`` (the turn before, for a follow-up) adds its words, weakly."""
     text = corrected(plain_question(question), collection.spelling)
@@ -82,7 +91,9 @@ def read(question: str, collection: Collection, context: str = "") -> Reading:
     focus = _focus(doc)
     wanted, reason = _wanted(doc, lowered, focus, intent)
     given = frozenset(
-        t.lower_ for t in doc if t.pos_ == "PROPN" or (t.text[:1].isupper() and t.i > 0)
+        t.lower_
+        for t in doc
+        if t.is_alpha and (t.pos_ == "PROPN" or (t.text[:1].isupper() and t.i > 0))
     )
     words: dict[str, float] = {}
     for token in doc:
@@ -133,14 +144,15 @@ def _is_content(token) -> bool:
 
 
 def _weight(lemma: str, form: str, collection: Collection) -> float:
-    """Rare words say more: the collection's inverse document frequency for words it knows
-    (through WordNet too), and English rarity for words it does not ("CEO" weighs, "someone"
-    barely)."""
+    """Rare words say more.  A word's weight is the collection's inverse document frequency of
+    the words it stands for (itself or its WordNet kin), scaled by its rarity in English, so
+    "get" or "company" barely count and "CEO" or "enrolment" do; a word the collection does
+    not know at all weighs by its English rarity alone."""
+    english = min(1.0, max(0.15, (7.0 - zipf(form)) / 3.0))
     found = collection.matches(lemma) | collection.matches(form)
     if found:
-        return max(collection.idf(word) for word in found)
-    rarity = min(1.0, max(0.05, (6.0 - zipf(form)) / 2.5))
-    return rarity * collection.idf("\x00")
+        return english * max(collection.idf(word) for word in found)
+    return english * collection.idf("\x00")
 
 
 def _intent(doc, lowered: str, typed: str) -> str:
@@ -152,9 +164,9 @@ def _intent(doc, lowered: str, typed: str) -> str:
         return "name"
     # "what is CAR-T?", "what are iPSCs?": a bare term after "what is/are", no article "the".
     match = re.match(r"^\s*what(?:'s| is| are)\s+(an?\s+)?([^?]{1,40})\??\s*$", lowered)
-    if match and not re.match(r"(the|this|that|their|its|his|her)\b", match.group(2)):
-        if len(match.group(2).split()) <= 4:
-            return "definition"
+    bare = match and not re.match(r"(the|this|that|their|its|his|her)\b", match.group(2))
+    if bare and len(match.group(2).split()) <= 4:
+        return "definition"
     return "fact"
 
 
@@ -176,9 +188,14 @@ def _focus(doc) -> str | None:
     """The noun the question asks about: "which *hospital*", "how many *patients*", "what is
     the *endpoint*", "who is the *CEO*", "the name of the *drug*"."""
     for token in doc:
-        if token.tag_ in ("WDT", "WP", "WP$") and token.dep_ == "det" and token.head.pos_ in (
-            "NOUN",
-            "PROPN",
+        if (
+            token.tag_ in ("WDT", "WP", "WP$")
+            and token.dep_ == "det"
+            and token.head.pos_
+            in (
+                "NOUN",
+                "PROPN",
+            )
         ):
             return token.head.lemma_.lower()
         if token.lower_ in ("many", "much") and token.head.pos_ == "NOUN":
@@ -196,16 +213,6 @@ def _focus(doc) -> str | None:
     return None
 
 
-@cache
-def _category(noun: str) -> str | None:
-    """WordNet's category of a noun's commonest sense ("hospital": noun.artifact)."""
-    reader = wordnet()
-    if reader is None:
-        return None
-    senses = reader.synsets(noun, "n")
-    return senses[0].lexname() if senses else None
-
-
 def _wanted(doc, lowered: str, focus: str | None, intent: str) -> tuple[frozenset[str], bool]:
     """The entity labels an answer must hold, and whether a reason is wanted."""
     if intent in ("overview", "definition"):
@@ -215,7 +222,9 @@ def _wanted(doc, lowered: str, focus: str | None, intent: str) -> tuple[frozense
     first = lowered.split()[0] if lowered.split() else ""
     if re.search(r"\bwhy\b|\bwhat for\b|\breason\b|\bhow come\b", lowered):
         return frozenset(), True
-    if re.search(r"^\s*when\b|\bwhat (year|date|month|day|time)\b|\bhow long\b|\bby when\b", lowered):
+    if re.search(
+        r"^\s*when\b|\bwhat (year|date|month|day|time)\b|\bhow long\b|\bby when\b", lowered
+    ):
         return DATES | {"CARDINAL"} if "how long" in lowered else DATES, False
     if re.search(r"\b(percent|percentage|proportion|share|rate)\b", lowered) and re.search(
         r"\b(what|how)\b", lowered
@@ -223,8 +232,8 @@ def _wanted(doc, lowered: str, focus: str | None, intent: str) -> tuple[frozense
         return PERCENT, False
     if re.search(r"\bhow much\b", lowered):
         content = [t for t in doc if t.pos_ in ("NOUN", "VERB") and not t.is_stop]
-        if any(_category(t.lemma_.lower()) == "noun.possession" for t in content) or any(
-            _verb_category(t.lemma_.lower()) == "verb.possession" for t in content
+        if any(noun_category(t.lemma_.lower()) == "noun.possession" for t in content) or any(
+            verb_category(t.lemma_.lower()) == "verb.possession" for t in content
         ):
             return MONEY, False
         return COUNTS, False
@@ -235,16 +244,7 @@ def _wanted(doc, lowered: str, focus: str | None, intent: str) -> tuple[frozense
     if first == "where" or re.search(r"\bwhere\b", lowered):
         return PLACES, False
     if focus and re.search(r"\b(which|what)\b", lowered):
-        category = _category(focus)
+        category = noun_category(focus)
         if category in CATEGORY_LABELS:
             return CATEGORY_LABELS[category], False
     return frozenset(), False
-
-
-@cache
-def _verb_category(verb: str) -> str | None:
-    reader = wordnet()
-    if reader is None:
-        return None
-    senses = reader.synsets(verb, "v")
-    return senses[0].lexname() if senses else None
