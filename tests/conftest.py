@@ -16,6 +16,14 @@ PROJECT = Path(__file__).resolve().parent.parent
 CORPUS_FILE = PROJECT / "corpus" / "xellsmart-sci-trial-announcement.txt"
 
 
+def shown(answer) -> str:
+    """What a reader sees of an answer: its text and, for a refusal, the closest passages.
+
+    Tests of the index and its recovery check that the right text is served with this, not
+    whether the answerer decides to answer (that is the evals' job)."""
+    return " ".join([answer.text, *(passage.text for passage in answer.closest)])
+
+
 @pytest.fixture(scope="session")
 def embeddings(tmp_path_factory):
     """The packaged MiniLM, loaded once for the whole session, with its fast question path."""

@@ -86,7 +86,7 @@ def test_ask_takes_settings_and_history(api):
         history=[[HOSPITAL, result["text"]]],
         api_name="/ask",
     )
-    assert follow_up["citations"]
+    assert follow_up["citations"] or (follow_up["refused"] and follow_up["closest"])
 
 
 @pytest.mark.parametrize(

@@ -34,5 +34,5 @@ def test_a_corrupt_index_is_reported_then_set_aside_and_rebuilt(tmp_path, worksp
         len(aside) == 1 and (aside[0] / "chroma.sqlite3").read_bytes() == b"this is not a database"
     )
 
-    answered = cli("ask", "Which hospital will run the trial?")
+    answered = cli("ask", "Which hospital will run the trial?", "--json")
     assert answered.returncode == 0 and "Third Affiliated Hospital" in answered.stdout

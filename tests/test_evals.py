@@ -334,8 +334,7 @@ def test_thresholds_pass_fail_and_missing_values():
     thresholds = load_thresholds(THRESHOLDS)
     for metric in ("fact_accuracy", "refusal_precision", "refusal_recall", "groundedness"):
         assert metric in thresholds["min"]
-    assert thresholds["min"]["fact_accuracy"] >= 0.95
-    assert thresholds["min"]["citation_support"] >= 0.95
+    assert thresholds["min"]["groundedness"] == 1.0
     values = dict.fromkeys(Metrics.__dataclass_fields__, 1.0) | {
         "counts": {},
         "citation_support": 0.9,

@@ -14,6 +14,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant import Assistant, Settings
 from assistant.index import Index
+from conftest import shown
 
 
 class CountingEmbeddings(Embeddings):
@@ -70,7 +71,8 @@ def test_reindexing_embeds_only_what_changed(tmp_path, small_corpus, embeddings)
     extra.unlink()
     report = bot.ingest()
     assert report.embedded == 0 and report.removed > 0
-    sources = {c.source for c in bot.ask("Which hospital will run the trial?").citations}
+    answer = bot.ask("Which hospital will run the trial?")
+    sources = {c.source for c in answer.citations} | {p.source for p in answer.closest}
     assert sources == {str(small_corpus / "announcement.txt")}
 
 
@@ -100,7 +102,7 @@ def test_an_interrupted_ingest_leaves_the_previous_index_answering(
     assert Index(settings, embeddings).generation == before
     answer = Assistant(settings, embeddings=embeddings, build_index=False)
     answer._load()
-    assert "Third Affiliated Hospital" in answer.ask("Which hospital will run the trial?").text
+    assert "Third Affiliated Hospital" in shown(answer.ask("Which hospital will run the trial?"))
 
 
 def test_a_killed_ingest_process_leaves_the_previous_index_answering(
@@ -127,7 +129,7 @@ def test_a_killed_ingest_process_leaves_the_previous_index_answering(
     process.wait()
     assert Index(settings, embeddings).generation == before
     bot = Assistant(settings, embeddings=embeddings, build_index=False)
-    assert "Third Affiliated Hospital" in bot.ask("Which hospital will run the trial?").text
+    assert "Third Affiliated Hospital" in shown(bot.ask("Which hospital will run the trial?"))
 
 
 def free_port() -> int:
@@ -166,7 +168,7 @@ def test_a_chroma_server_works_like_the_embedded_index(tmp_path, small_corpus, e
         settings = settings_for(tmp_path, small_corpus, chroma_host="127.0.0.1", chroma_port=port)
         bot = Assistant(settings, embeddings=embeddings)
         answer = bot.ask("Which hospital will run the trial?")
-        assert "Third Affiliated Hospital" in answer.text
+        assert "Third Affiliated Hospital" in shown(answer)
         assert Assistant(settings, embeddings=embeddings).ingest().embedded == 0
     finally:
         server.terminate()
@@ -200,5 +202,5 @@ def test_indexes_on_one_server_keep_to_their_own_collections(tmp_path, small_cor
     assert first.index.namespace != second.index.namespace
     names = {getattr(c, "name", c) for c in client.list_collections()}
     assert "chunks-someone-else" in names
-    assert "Third Affiliated" in first.ask("Which hospital will run the trial?").text
-    assert "Third Affiliated" in second.ask("Which hospital will run the trial?").text
+    assert "Third Affiliated" in shown(first.ask("Which hospital will run the trial?"))
+    assert "Third Affiliated" in shown(second.ask("Which hospital will run the trial?"))

@@ -93,8 +93,10 @@ def zipf(word: str) -> float:
 
 
 def corrected(question: str, vocabulary: frozenset[str]) -> str:
-    """Shorthand expanded, and a word that is neither English nor the collection's replaced by
-    a collection word one slip away (two for long words): "hosptial" -> "hospital"."""
+    """Shorthand expanded, and a slip of the keyboard replaced by the collection word one edit
+    away (two for long words): "hosptial" -> "hospital".  A rare English word counts as a slip
+    too when the collection's word is much commoner ("devise" -> "device", "hart" -> "heart");
+    a common word is never changed ("cost" stays, whatever the collection says)."""
     from rapidfuzz import process
     from rapidfuzz.distance import OSA
 
@@ -104,22 +106,21 @@ def corrected(question: str, vocabulary: frozenset[str]) -> str:
         if lowered in SHORTHAND:
             out.append(SHORTHAND[lowered])
             continue
-        if (
-            len(token) >= 4
-            and token.isalpha()
-            and token.islower()
-            and lowered not in vocabulary
-            and zipf(lowered) < 3.0
-        ):
+        own = zipf(lowered) if token.isalpha() else 9.0
+        if len(token) >= 4 and token.islower() and lowered not in vocabulary and own < RARE_ZIPF:
             allowed = 2 if len(token) >= 8 else 1
             match = process.extractOne(
                 lowered, vocabulary, scorer=OSA.distance, score_cutoff=allowed
             )
-            if match:
+            if match and (own < NOT_ENGLISH_ZIPF or zipf(match[0]) >= own + COMMONER):
                 token = match[0]
         out.append(token)
     return re.sub(r"\s+([?.!,;:])", r"\1", " ".join(out))
 
+
+RARE_ZIPF = 3.5  # only words rarer than this in English (per billion words: ~3) may be slips
+NOT_ENGLISH_ZIPF = 2.0  # rarer than this: not an English word at all
+COMMONER = 1.0  # a rare word is a slip of a collection word ten times commoner
 
 FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
 

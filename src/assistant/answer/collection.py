@@ -31,7 +31,8 @@ class Sentence:
     """One sentence as the answerer reads it."""
 
     lemmas: frozenset[str]
-    entities: tuple[tuple[str, str], ...]  # (label, text)
+    entities: tuple[tuple[str, str, int, int], ...]  # (label, text, first token, end token)
+    tokens: tuple[str, ...]  # each token's lemma, lower case, in order
     headline: bool
     boilerplate: bool
     leans_back: bool  # opens with a word pointing at the sentence before ("They", "This ...")
@@ -74,7 +75,8 @@ class Collection:
             read.append(
                 Sentence(
                     frozenset(lemmas),
-                    tuple((e.label_, e.text) for e in doc.ents),
+                    tuple((e.label_, e.text, e.start, e.end) for e in doc.ents),
+                    tuple(t.lemma_.lower() for t in doc),
                     first or _title_case(texts[position]),
                     boiler[position],
                     _leans_back(doc),

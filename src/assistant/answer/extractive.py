@@ -149,10 +149,15 @@ class ExtractiveAnswerer:
                 return self.collection.acronyms[key]
         if not term:
             return None
-        pattern = re.compile(rf"\b{re.escape(term)}s?{DEFINING}", re.IGNORECASE)
-        for position, span in enumerate(self.collection.sentences.spans):
-            if pattern.search(span.text) and not self.collection.read[position].headline:
-                return position
+        escaped = re.escape(term)
+        patterns = (  # "CdTe, a ...", "CdTe is a ...", then "cadmium telluride (CdTe)"
+            re.compile(rf"\b{escaped}s?{DEFINING}", re.IGNORECASE),
+            re.compile(rf"\(\s*{escaped}s?\s*[),;]", re.IGNORECASE),
+        )
+        for pattern in patterns:
+            for position, span in enumerate(self.collection.sentences.spans):
+                if pattern.search(span.text) and not self.collection.read[position].headline:
+                    return position
         return None
 
     def _named(self, chosen: list[int], reading: Reading) -> list[int]:

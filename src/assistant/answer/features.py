@@ -36,7 +36,9 @@ FEATURES = (
     "chunk_cosine",  # the retrieved chunk around it, against the question
     "top_document",  # it is in the document retrieval ranked first
     "unknown_name",  # the question names something ("Europe") the collection never mentions
+    "type_near_focus",  # a wanted answer within a few words of the thing asked about
 )
+NEAR = 6  # tokens: "said *Jane Doe*, *CEO* of Acme" puts the name beside what was asked
 
 
 def _coverage(reading: Reading, found: frozenset[str] | set[str], collection: Collection):
@@ -77,10 +79,14 @@ def features(
         exact, related = _coverage(reading, lemmas, collection)
         _, with_context = _coverage(reading, around, collection)
         typed = bool(reading.wanted)
-        holds = any(
-            label in reading.wanted and not _given(text, reading)
-            for label, text in sentence.entities
-        )
+        answers = [
+            (start, end)
+            for label, text, start, end in sentence.entities
+            if label in reading.wanted and not _given(text, reading)
+        ]
+        holds = bool(answers)
+        anchors = [i for i, lemma in enumerate(sentence.tokens) if lemma in (focus_kin or verb_kin)]
+        near = any(start - NEAR <= i < end + NEAR for start, end in answers for i in anchors)
         rows.append(
             [
                 cosine,
@@ -104,6 +110,7 @@ def features(
                 chunk_cosine,
                 float(collection.sentences.spans[position].source == top_source),
                 unknown_name,
+                float(near),
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))

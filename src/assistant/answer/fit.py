@@ -30,8 +30,10 @@ FIT_SETS = (  # (corpus folder, cases files)
 )
 DEV_SET = ("evals/corpora/dev", ("evals/corpora/dev/cases.yaml",))
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
+REFUSAL_RECALL = 0.8  # the issue's floor: refuse at least this share of unanswerable questions
 MARGINS = (0.0, 0.05, 0.1)  # wider margins quote more, and answers grow long
 OVERLAP = 0.3  # a sentence is labelled right when it shares this much with the support
+FOLDS = 5  # the judge is fitted on the ranker's verdicts for documents it did not see
 
 
 @dataclass
@@ -116,47 +118,59 @@ def _linear(rows: np.ndarray, labels: np.ndarray) -> Linear:
     return Linear(mean, scale, model.coef_[0], float(model.intercept_[0]))
 
 
+def _ranker(scored: list[Measured]) -> Linear:
+    return _linear(np.vstack([m.rows for m in scored]), np.concatenate([m.labels for m in scored]))
+
+
 def fit_models(measured: list[Measured]) -> Scorer:
     """The ranker on every labelled pair; the judge on one row per question (1 when the
-    question is answerable and the ranker's best sentence is a right one)."""
+    question is answerable and the ranker's best sentence is a right one).
+
+    The judge learns from the ranker's verdicts on documents the ranker was not fitted on
+    (out of fold, by document), as it will meet them: a ranker judged on its own training
+    documents looks surer than it is, and a judge fitted on that trusts it too much."""
     scored = [m for m in measured if len(m.rows) and m.special is None]
-    ranker = _linear(
-        np.vstack([m.rows for m in scored]), np.concatenate([m.labels for m in scored])
-    )
+    documents = sorted({m.case.source for m in scored})
     judge_rows, judge_labels = [], []
-    for m in scored:
-        probabilities = ranker(m.rows)
-        judge_rows.append(judge_row(m.rows, probabilities))
-        judge_labels.append(float(m.labels[int(np.argmax(probabilities))] == 1))
+    for fold in range(FOLDS):
+        held = set(documents[fold::FOLDS])
+        ranker = _ranker([m for m in scored if m.case.source not in held])
+        for m in (m for m in scored if m.case.source in held):
+            probabilities = ranker(m.rows)
+            judge_rows.append(judge_row(m.rows, probabilities))
+            judge_labels.append(float(m.labels[int(np.argmax(probabilities))] == 1))
     judge = _linear(np.vstack(judge_rows), np.asarray(judge_labels))
-    return Scorer(ranker, judge, 0.5, 0.0)
+    return Scorer(_ranker(scored), judge, 0.5, 0.0)
 
 
-def replay(measured: list[Measured], answerer, scorer: Scorer) -> float:
-    """Balanced accuracy of the answerer's decisions: the mean of the share of answerable
-    questions answered with their facts and the share of the others refused, so that neither
-    kind of question outweighs the other by being more numerous."""
-    right_of = {True: [], False: []}
+def replay(measured: list[Measured], answerer, scorer: Scorer) -> tuple[float, float]:
+    """Fact accuracy (answerable questions answered with every fact) and refusal recall
+    (questions the documents do not answer, refused), replaying the answerer's decisions."""
+    right_of: dict[bool, list[bool]] = {True: [], False: []}
     for m in measured:
         answer = m.special
         if answer is None:
             answer = answerer.decide(m.reading, m.documents, m.positions, m.rows, scorer)
         right_of[m.case.answerable].append(right(m.case, answer))
-    return float(np.mean([np.mean(flags) for flags in right_of.values() if flags]))
+    return float(np.mean(right_of[True] or [0])), float(np.mean(right_of[False] or [1]))
 
 
 def choose(measured: list[Measured], answerer, scorer: Scorer) -> tuple[Scorer, float]:
-    """The threshold and margin with the best balanced accuracy on dev; ties go to the middle
-    of the best run of thresholds, which is the least sensitive to a new document."""
+    """The threshold and margin that answer most questions right on dev while refusing at
+    least ``REFUSAL_RECALL`` of those the documents do not answer (the product's promise:
+    refuse when the documents are silent, then answer as much as possible)."""
     results = {
         (margin, threshold): replay(measured, answerer, scorer.with_decision(threshold, margin))
         for margin in MARGINS
         for threshold in THRESHOLDS
     }
-    top = max(results.values())
-    margin = min(m for (m, _), n in results.items() if n == top)
-    plateau = [t for (m, t), n in results.items() if m == margin and n == top]
-    return scorer.with_decision(float(plateau[len(plateau) // 2]), margin), top
+    allowed = {key: facts for key, (facts, recall) in results.items() if recall >= REFUSAL_RECALL}
+    if not allowed:  # no threshold refuses enough: take the one that refuses most
+        best_recall = max(recall for _, recall in results.values())
+        allowed = {k: facts for k, (facts, recall) in results.items() if recall == best_recall}
+    top = max(allowed.values())
+    margin, threshold = min((m, t) for (m, t), facts in allowed.items() if facts == top)
+    return scorer.with_decision(float(threshold), margin), top
 
 
 def ranked_first(measured: list[Measured], scorer: Scorer) -> tuple[int, int]:
@@ -180,7 +194,8 @@ def main() -> int:
     about = {
         "fitted_on": {"cases": len(fit), "pairs": int(sum(len(m.rows) for m in fit)),
                       "positive_pairs": positives},
-        "chosen_on": {"cases": len(dev), "balanced_accuracy": round(dev_right, 4)},
+        "chosen_on": {"cases": len(dev), "fact_accuracy": round(dev_right, 4),
+                      "refusal_recall_floor": REFUSAL_RECALL},
     }  # fmt: skip
     MODEL_FILE.write_text(json.dumps(scorer.to_dict(**about), indent=2) + "\n", encoding="utf-8")
     weights = dict(zip(FEATURES, np.round(scorer.ranker.weights, 2).tolist(), strict=True))
@@ -192,7 +207,8 @@ def main() -> int:
     print(f"right sentence first: fit {fit_first}/{fit_usable}, dev {dev_first}/{dev_usable}")
     print(
         f"threshold {scorer.threshold}, margin {scorer.margin}: "
-        f"balanced accuracy {dev_right:.3f} on {len(dev)} dev cases"
+        f"fact accuracy {dev_right:.3f} at refusal recall >= {REFUSAL_RECALL} "
+        f"on {len(dev)} dev cases"
     )
     return 0
 

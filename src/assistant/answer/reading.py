@@ -23,9 +23,10 @@ FRAME = frozenset(
     anything something thing things like also ever currently main key""".split()
 )
 OVERVIEW = re.compile(
-    r"\b(summar\w*|gist|overview|tl;?dr|recap|in a nutshell|main points?|key points?|highlights|"
-    r"what('s| is| was)? (this|the|that|it) ((press )?release|announcement|news|document|"
-    r"article|text|story|report|one|post)?( all)? about|what (is|was|got) announced|"
+    r"\b(summar\w*|sum (it |this |that )?up|gist|overview|tl;?dr|recap\w*|in a nutshell|"
+    r"main points?|key points?|highlights|"
+    r"what('s| is| was)? (this|the|that|it)( (press )?release| announcement| news| document|"
+    r" article| text| story| report| one| post)?( all)? about|what (is|was|got) announced|"
     r"what('s| is) the news|what happened|what'?s new)\b",
     re.IGNORECASE,
 )
@@ -34,6 +35,7 @@ STANDS_FOR = re.compile(
     r"\bdefine\b|\bdefinition\b|\bwhat does (.+) mean\b",
     re.IGNORECASE,
 )
+TRAILING_FILLER = r"\s+(here|exactly|again|actually|in (this|the) (release|announcement|text))$"
 DATES = frozenset({"DATE", "TIME"})
 COUNTS = frozenset({"CARDINAL", "QUANTITY", "PERCENT", "MONEY"})
 MONEY = frozenset({"MONEY"})
@@ -96,8 +98,11 @@ def read(question: str, collection: Collection, context: str = "") -> Reading:
         if t.is_alpha and (t.pos_ == "PROPN" or (t.text[:1].isupper() and t.i > 0))
     )
     words: dict[str, float] = {}
+    framing = [m.span() for m in OVERVIEW.finditer(lowered)] if intent == "overview" else []
     for token in doc:
         lemma = token.lemma_.lower()
+        if any(a <= token.idx < b for a, b in framing):
+            continue  # "sum up", "what is this about": how it asks, not what about
         if _is_content(token) and lemma not in words:
             words[lemma] = _weight(lemma, token.lower_, collection)
     if context:
@@ -171,16 +176,18 @@ def _intent(doc, lowered: str, typed: str) -> str:
 
 
 def _term(doc, lowered: str) -> str | None:
-    """The term a definition question asks about: "what does *AML* stand for"."""
+    """The term a definition question asks about: "what does *AML* stand for", "what is *PE*
+    short for here"."""
     for pattern in (
         r"what does (?:the )?(.+?) (?:stand for|mean)",
+        r"(?:what(?:'s| is| are) )?(?:the )?(.+?) (?:stands? for|(?:is )?short for|abbreviates)",
         r"(?:meaning|definition) of (?:the )?(.+?)\??$",
         r"define (?:the )?(.+?)\??$",
         r"what(?:'s| is| are) (?:an? )?(.+?)\??$",
-        r"(.+?) (?:stands? for|is short for)",
     ):
         if match := re.search(pattern, lowered):
-            return match.group(1).strip(" ?.'\"")
+            term = re.sub(TRAILING_FILLER, "", match.group(1).strip(" ?.'\""))
+            return term.strip() or None
     return None
 
 

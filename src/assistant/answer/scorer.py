@@ -21,7 +21,6 @@ import numpy as np
 from assistant.answer.features import FEATURES
 
 MODEL_FILE = Path(__file__).with_name("scorer.json")
-FOCUS, TYPE_MISSING = FEATURES.index("focus_here"), FEATURES.index("type_missing")
 JUDGE_FEATURES = (
     "best",  # the ranker's probability for the best sentence
     "lead",  # how far it is ahead of the second
@@ -83,15 +82,7 @@ class Scorer:
     margin: float
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
-        """The ranker's chance per candidate; candidates that lack the thing asked about or the
-        kind of answer wanted drop behind those that have them ("which *hospital*" is not
-        answered by a sentence naming no hospital, when another names one)."""
-        probabilities = self.ranker(rows)
-        for column, has in ((FOCUS, 1.0), (TYPE_MISSING, 0.0)):
-            fits = rows[:, column] == has if len(rows) else np.zeros(0, bool)
-            if fits.any():
-                probabilities = np.where(fits, probabilities, probabilities * 0.5)
-        return probabilities
+        return self.ranker(rows)
 
     def confidence(self, rows: np.ndarray, probabilities: np.ndarray) -> float:
         if not len(rows):
