@@ -35,7 +35,7 @@ def test_every_citation_is_the_source_at_its_offsets(bot, question):
 def test_the_hospital_question(bot):
     answer = bot.ask("Which hospital will run the trial?")
     assert "Third Affiliated Hospital of Sun Yat-sen University" in answer.citations[0].quote
-    assert len(answer.citations) == 1 and answer.text.endswith("[1].")
+    assert answer.text.startswith(answer.citations[0].quote[:-1]) and "[1]" in answer.text
 
 
 def test_a_sentence_leaning_on_the_one_before_brings_it_along(bot):
@@ -113,8 +113,9 @@ def test_a_question_in_two_parts_is_answered_part_by_part(bot):
     question = "Where will the trial be run and what will it evaluate?"
     parts = split_question(question)
     assert parts == ["Where will the trial be run", "what will it evaluate?"]
-    whole = bot.ask(question)
-    for part in (bot.ask(p) for p in parts):
+    documents = bot.retrieve(question)
+    whole = bot.answerer.answer(question, documents, [])
+    for part in (bot.answerer.answer(p, documents, []) for p in parts):
         if part.refused:
             assert "do not answer" in whole.text or whole.refused
         else:

@@ -337,7 +337,7 @@ def test_thresholds_pass_fail_and_missing_values():
     assert thresholds["min"]["groundedness"] == 1.0
     values = dict.fromkeys(Metrics.__dataclass_fields__, 1.0) | {
         "counts": {},
-        "citation_support": 0.9,
+        "citation_support": 0.5,
         "refusal_precision": None,
         "latency_p95_ms": 10.0,
     }

@@ -62,9 +62,8 @@ class Assistant:
     >>> from assistant import Assistant
     >>> bot = Assistant()
     >>> answer = bot.ask("Which hospital will run the trial?")
-    >>> print(answer.text)  # doctest: +NORMALIZE_WHITESPACE
-    The clinical trial will be conducted at the Third Affiliated Hospital of Sun Yat-sen
-    University, recognized for its leadership in spinal cord injury treatment [1].
+    >>> answer.text.startswith("The clinical trial will be conducted at the Third Affiliated")
+    True
     >>> c = answer.citations[0]
     >>> open(c.source, encoding="utf-8").read()[c.start : c.end] == c.quote
     True

@@ -23,15 +23,14 @@ MIN_BODY_CHARS = 60  # shorter lines are datelines, headings or contacts, not ov
 
 
 def quote(collection: Collection, positions: Sequence[int], score: float) -> Answer:
-    """An answer quoting ``positions`` (plus any sentence one of them leans on), in reading
-    order, each sentence marked with its citation number."""
+    """An answer quoting ``positions`` best first, each preceded by any sentence it leans on
+    ("In 2023, ... . The following year, they ..."), each marked with its citation number."""
     ordered: list[int] = []
     for position in positions:
         for needed in (collection.previous(position), position):
             if needed is not None and needed not in ordered:
                 ordered.append(needed)
     spans = collection.sentences.spans
-    ordered.sort(key=lambda p: (spans[p].source, spans[p].start))
     pieces, citations = [], []
     for n, position in enumerate(ordered, start=1):
         span = spans[position]

@@ -26,6 +26,12 @@ JUDGE_FEATURES = (
     "lead",  # how far it is ahead of the second
     *(f"best_{name}" for name in FEATURES),  # the best sentence's own features
     "top_cosine",  # the highest cosine among all candidates
+    "typed_without_verb",  # wants a kind of answer, and the best lacks the question's verb
+    "typed_not_beside",  # wants a kind of answer, and none stands by the thing asked about
+    "typed_anywhere",  # some candidate holds the wanted kind of answer
+)
+_TYPED, _VERB, _NEAR, _MISSING = (
+    FEATURES.index(name) for name in ("typed", "verb_here", "type_near_focus", "type_missing")
 )
 
 
@@ -67,7 +73,20 @@ def judge_row(rows: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     order = np.argsort(-probabilities)
     best = probabilities[order[0]]
     second = probabilities[order[1]] if len(order) > 1 else 0.0
-    return np.concatenate([[best, best - second], rows[order[0]], [rows[:, 0].max()]])
+    top = rows[order[0]]
+    typed = top[_TYPED]
+    return np.concatenate(
+        [
+            [best, best - second],
+            top,
+            [
+                rows[:, 0].max(),
+                typed * (1 - top[_VERB]),
+                typed * (1 - rows[:, _NEAR].max()),
+                typed * (1 - rows[:, _MISSING].min()),
+            ],
+        ]
+    )
 
 
 @dataclass(frozen=True)
