@@ -18,6 +18,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from assistant.answer.collection import Collection
 from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.language import nlp
 from assistant.answer.llm import LLMAnswerer, chat_model_from_settings, check_reply
 from assistant.answer.protocol import Answerer
 from assistant.answer.types import Answer
@@ -129,6 +130,8 @@ class Assistant:
             if generation is None:
                 raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
             if self._loaded is None or self._loaded.generation != generation:
+                if self.llm is None:  # the question parser loads while the index opens
+                    threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
                 chunks = self.index.table("chunks", generation)
                 self._loaded = _Loaded(
                     generation,
@@ -141,7 +144,10 @@ class Assistant:
                     None
                     if self.llm is not None
                     else ExtractiveAnswerer(
-                        Collection.build(self.index.table("sentences", generation)),
+                        Collection.open(
+                            self.index.table("sentences", generation),
+                            self.settings.index_dir / "answerer" / f"{generation}.json",
+                        ),
                         self.embeddings,
                         self.settings.max_sentences,
                     ),

@@ -6,16 +6,23 @@ every word the collection uses), so a question costs one short parse and diction
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from assistant.answer.language import nlp, noun_category, relatives
 from assistant.index import SpanTable
 
+logger = logging.getLogger(__name__)
+ANALYSIS_VERSION = "1"  # bump when what is read of a sentence changes: saved readings are redone
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
 BOILERPLATE_HEADING = re.compile(
     r"^\s*(about\b|forward[- ]looking|safe harbou?r|media contact|investor contact|contacts?\b|"
@@ -53,6 +60,69 @@ class Collection:
     spelling: frozenset[str] = frozenset()
 
     @classmethod
+    def open(cls, sentences: SpanTable, cache: Path | None = None) -> Collection:
+        """The collection read from ``cache`` when it holds these sentences' reading, else
+        built (spaCy over every sentence, WordNet over every word) and saved there, so a new
+        process on an unchanged index needs neither."""
+        texts = [span.text for span in sentences.spans]
+        key = hashlib.sha256("\x00".join([ANALYSIS_VERSION, *texts]).encode()).hexdigest()
+        if cache is not None and cache.exists():
+            try:
+                saved = json.loads(cache.read_text(encoding="utf-8"))
+                if saved.get("key") == key:
+                    return cls._assemble(sentences, saved)
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                logger.warning("the answerer's cache %s is unreadable: reading anew", cache)
+        built = cls.build(sentences)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            for old in cache.parent.glob("*.json"):
+                old.unlink(missing_ok=True)  # the reading of generations no longer served
+            partial = cache.with_name(f"{cache.name}.{os.getpid()}")
+            partial.write_text(json.dumps({"key": key, **built._saved()}), encoding="utf-8")
+            partial.replace(cache)
+        return built
+
+    def _saved(self) -> dict:
+        return {
+            "read": [
+                [sorted(r.lemmas), [list(e) for e in r.entities], list(r.tokens), r.headline,
+                 r.boilerplate, r.leans_back, r.subject_is_pronoun, r.reason]
+                for r in self.read
+            ],
+            "kin": {word: sorted(words) for word, words in self.kin.items()},
+            "acronyms": self.acronyms,
+        }  # fmt: skip
+
+    @classmethod
+    def _assemble(cls, sentences: SpanTable, saved: dict) -> Collection:
+        read = [
+            Sentence(frozenset(lemmas), tuple(tuple(e) for e in entities), tuple(tokens), *flags)
+            for lemmas, entities, tokens, *flags in saved["read"]
+        ]
+        if len(read) != len(sentences.spans):
+            raise IndexError("the saved reading is of other sentences")
+        return cls._with_vocabulary(
+            sentences,
+            read,
+            {word: set(words) for word, words in saved["kin"].items()},
+            {short: int(position) for short, position in saved["acronyms"].items()},
+        )
+
+    @classmethod
+    def _with_vocabulary(cls, sentences, read, kin, acronyms) -> Collection:
+        by_source: dict[str, list[int]] = {}
+        for position, span in enumerate(sentences.spans):
+            by_source.setdefault(span.source, []).append(position)
+        frequency: Counter = Counter()
+        for sentence in read:
+            frequency.update(sentence.lemmas)
+        spelling = frozenset(
+            w for span in sentences.spans for w in re.findall(r"[a-z]{4,}", span.text.lower())
+        )
+        return cls(sentences, read, frequency, kin, acronyms, by_source, spelling)
+
+    @classmethod
     def build(cls, sentences: SpanTable) -> Collection:
         texts = [span.text for span in sentences.spans]
         docs = list(nlp().pipe(texts, batch_size=64))
@@ -60,7 +130,7 @@ class Collection:
         for position, span in enumerate(sentences.spans):
             by_source.setdefault(span.source, []).append(position)
         boiler = _boilerplate(sentences)
-        read, frequency, kinds = [], Counter(), {}
+        read, kinds = [], {}
         for position, doc in enumerate(docs):
             lemmas = set()
             for token in doc:
@@ -84,7 +154,6 @@ class Collection:
                     _has_reason(doc),
                 )
             )
-            frequency.update(lemmas)
         kin: dict[str, set[str]] = {}
         for lemma, pos in kinds.items():
             for relative in relatives(lemma, pos):
@@ -93,8 +162,7 @@ class Collection:
         for position, text in enumerate(texts):
             for short in _defined_acronyms(text):
                 acronyms.setdefault(short, position)
-        spelling = frozenset(w for text in texts for w in re.findall(r"[a-z]{4,}", text.lower()))
-        return cls(sentences, read, frequency, kin, acronyms, by_source, spelling)
+        return cls._with_vocabulary(sentences, read, kin, acronyms)
 
     @property
     def size(self) -> int:

