@@ -175,3 +175,17 @@ def test_two_threads_get_the_answers_one_thread_gets(bot):
     with ThreadPoolExecutor(max_workers=2) as pool:
         together = list(pool.map(bot.ask, questions))
     assert together == alone
+
+
+def test_the_collections_reading_is_saved_and_reused(bot, tmp_path):
+    from assistant.answer.collection import Collection
+
+    sentences = bot.answerer.collection.sentences
+    cache = tmp_path / "answerer" / "generation.json"
+    built = Collection.open(sentences, cache)
+    assert cache.exists()
+    reopened = Collection.open(sentences, cache)
+    assert reopened.read == built.read and reopened.acronyms == built.acronyms
+    assert reopened.kin == built.kin
+    cache.write_text("{not json", encoding="utf-8")
+    assert Collection.open(sentences, cache).read == built.read  # damaged: read anew

@@ -75,12 +75,15 @@ class Collection:
                 logger.warning("the answerer's cache %s is unreadable: reading anew", cache)
         built = cls.build(sentences)
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            for old in cache.parent.glob("*.json"):
-                old.unlink(missing_ok=True)  # the reading of generations no longer served
-            partial = cache.with_name(f"{cache.name}.{os.getpid()}")
-            partial.write_text(json.dumps({"key": key, **built._saved()}), encoding="utf-8")
-            partial.replace(cache)
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                for old in cache.parent.glob("*.json"):
+                    old.unlink(missing_ok=True)  # the reading of generations no longer served
+                partial = cache.with_name(f"{cache.name}.{os.getpid()}")
+                partial.write_text(json.dumps({"key": key, **built._saved()}), encoding="utf-8")
+                partial.replace(cache)
+            except OSError as error:  # a read-only index still answers, just opens slower
+                logger.warning("could not save the answerer's reading in %s: %s", cache, error)
         return built
 
     def _saved(self) -> dict:
