@@ -36,6 +36,19 @@ def test_ask_json_cites_the_hospital_with_an_exact_quote(bot, workspace):
     assert text[citation["start"] : citation["end"]] == citation["quote"]
 
 
+def test_a_refusal_shows_the_closest_passages(bot, workspace):
+    result = run_cli(workspace, "ask", "Who is the CEO of XellSmart?")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("The documents do not say")
+    assert "Closest passages, which do not answer this:" in lines
+    text = (workspace / "corpus" / "xellsmart-sci-trial-announcement.txt").read_text("utf-8")
+    for line in lines[lines.index("Closest passages, which do not answer this:") + 1 :]:
+        place, quote = line.strip().split(" ", 1)
+        start, end = map(int, place.rsplit(":", 1)[1].split("-"))
+        assert text[start:end] == quote.strip('"')
+
+
 def test_errors_are_one_line_and_a_non_zero_exit(bot, workspace):
     result = run_cli(workspace, "ask", "   ")
     assert result.returncode == 1
