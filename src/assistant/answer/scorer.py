@@ -1,6 +1,6 @@
 """The fitted part of the decision: which sentence answers best, and whether it answers at all.
 
-Two small logistic models, fitted by ``python -m assistant.answer.fit`` and saved in
+Two small logistic models, fitted by ``python -m assistant.evals.fit`` and saved in
 ``scorer.json`` beside this module (data refitted by the script, never edited by hand):
 
 - the *ranker* weighs each (question, sentence) pair's ``FEATURES``: which sentence answers;
@@ -126,7 +126,7 @@ class Scorer:
     def from_dict(cls, data: dict) -> Scorer:
         if tuple(data["features"]) != FEATURES or tuple(data["judge_features"]) != JUDGE_FEATURES:
             raise ValueError(
-                "scorer.json was fitted on other features: run python -m assistant.answer.fit"
+                "scorer.json was fitted on other features: run python -m assistant.evals.fit"
             )
         return cls(
             Linear.from_dict(data["ranker"]),

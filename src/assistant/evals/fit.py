@@ -1,12 +1,16 @@
-"""Refit ``scorer.json``: ``python -m assistant.answer.fit`` from the project root.
+"""Refit the answerer's ``scorer.json``: ``python -m assistant.evals.fit`` from the project root.
 
 1. Fit: every question of the *fit* sets is retrieved for as the assistant would, each candidate
    sentence measured (``FEATURES``) and labelled (1 when it overlaps the case's supporting
-   passage; every sentence of a question to refuse is 0); a logistic regression learns weights.
+   passage or holds its facts; every sentence of a question to refuse is 0).  A logistic
+   *ranker* learns from all pairs; a logistic *judge* learns, one row per question, whether the
+   ranker's best sentence is right, from a ranker fitted without that question's document.
 2. Choose: on the *dev* documents (never fitted on), the refusal threshold and the margin for
-   quoting a second sentence are set to get the most cases right (answered with every fact, or
-   refused when the documents are silent), replaying the answerer's own decision.
-The held-out documents are not read here.
+   quoting a second sentence that answer the most questions with their facts while refusing at
+   least ``REFUSAL_RECALL`` of those the documents do not answer, replaying the answerer's own
+   decision.
+The held-out documents are not read here.  Retrieval is approximate, so two refits may differ
+slightly; the figures printed say by how much.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.features import FEATURES
 from assistant.answer.reading import Reading, read
 from assistant.answer.scorer import MODEL_FILE, Linear, Scorer, judge_row
+from assistant.assistant import Assistant
+from assistant.embed import load_embeddings
+from assistant.evals.cases import load_cases, norm
+from assistant.evals.scoring import has_any
 from assistant.text import follow_up_context
 
 FIT_SETS = (  # (corpus folder, cases files)
@@ -52,9 +60,6 @@ class Measured:
 def measure_set(
     corpus: str, case_files: tuple[str, ...], embeddings, k: int | None = None
 ) -> tuple[list, object]:
-    from assistant import Assistant
-    from assistant.evals import load_cases
-
     bot = Assistant(
         corpus_dir=corpus, index_dir=f"evals/.index/{Path(corpus).name}", embeddings=embeddings
     )
@@ -95,11 +100,9 @@ def _labels(bot, answerer: ExtractiveAnswerer, case, positions: list[int]) -> np
 
 
 def holds_facts(case, text: str) -> bool:
-    def norm(value: str) -> str:
-        return " ".join(value.lower().replace("\u2019", "'").split())
-
+    """Every fact of ``case`` in ``text``, matched as the eval harness matches them."""
     text = norm(text)
-    return all(any(norm(a) in text for a in alternatives) for alternatives in case.facts)
+    return all(has_any(text, alternatives) for alternatives in case.facts)
 
 
 def right(case, answer) -> bool:
@@ -181,8 +184,6 @@ def ranked_first(measured: list[Measured], scorer: Scorer) -> tuple[int, int]:
 
 
 def main() -> int:
-    from assistant.embed import load_embeddings
-
     embeddings = load_embeddings(cache_dir=Path("evals/.index"))
     fit: list[Measured] = []
     for corpus, files in FIT_SETS:
