@@ -66,8 +66,8 @@ class ExtractiveAnswerer:
         direct = self.direct(reading, documents)
         if direct is not None:
             return direct
-        candidates, rows = self.measure(question, documents, history, reading)
-        return self.decide(reading, documents, candidates, rows, self.scorer)
+        candidates, rows, asked = self.measure(question, documents, history, reading)
+        return self.decide(reading, documents, candidates, rows, asked, self.scorer)
 
     def direct(self, reading: Reading, documents: Sequence[Document]) -> Answer | None:
         """The answer to a question the scorer need not weigh: an overview, or what a term
@@ -84,17 +84,17 @@ class ExtractiveAnswerer:
         documents: Sequence[Document],
         candidates: list[int],
         rows: np.ndarray,
+        asked: np.ndarray,
         scorer: Scorer,
     ) -> Answer:
-        """Refuse when the judge's confidence is below ``scorer.threshold``; else quote the
-        best sentence, and those within ``scorer.margin`` of it (the fitting script replays
-        this with other thresholds)."""
+        """Refuse unless ``scorer.answers``; else quote the best sentence, and those within
+        ``scorer.margin`` of it (the fitting script replays this with other thresholds)."""
         if not candidates:
             return Answer(REFUSAL, refused=True)
         probabilities = scorer.probability(rows)
-        confidence = scorer.confidence(rows, probabilities)
-        if confidence < scorer.threshold:
+        if not scorer.answers(rows, probabilities, asked):
             return refusal(self.collection, documents, candidates, probabilities)
+        confidence = scorer.confidence(rows, probabilities)
         order = [int(i) for i in np.argsort(-probabilities)]
         best = probabilities[order[0]]
         chosen = [candidates[order[0]]]
@@ -109,8 +109,9 @@ class ExtractiveAnswerer:
         documents: Sequence[Document],
         history: History = (),
         reading: Reading | None = None,
-    ) -> tuple[list[int], np.ndarray]:
-        """The sentences of ``documents`` and their ``FEATURES`` rows (what the scorer weighs)."""
+    ) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """The sentences of ``documents``, their ``FEATURES`` rows, and the question's own
+        embedding: what the scorer weighs."""
         if reading is None:
             reading = read(question, self.collection, follow_up_context(question, history))
         positions, ranks, chunk_scores = [], [], []
@@ -122,15 +123,16 @@ class ExtractiveAnswerer:
                     positions.append(position)
                     ranks.append(rank)
                     chunk_scores.append(float(document.metadata.get("dense", 0.0)))
-        if not positions:
-            return [], np.zeros((0, len(FEATURES)))
         query = question_query(question, history, self.collection.spelling)
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        if not positions:
+            return [], np.zeros((0, len(FEATURES))), vector
         cosines = self.collection.vectors(positions) @ vector
         top_source = documents[0].metadata["source"]
-        return positions, features(
+        rows = features(
             reading, self.collection, positions, cosines, ranks, chunk_scores, top_source
         )
+        return positions, rows, vector
 
     def _sources(self, documents: Sequence[Document], reading: Reading) -> list[str]:
         """What an overview covers: the whole collection, unless the question names a subject

@@ -1,11 +1,13 @@
 """The fitted part of the decision: which sentence answers best, and whether it answers at all.
 
-Two small logistic models, fitted by ``python -m assistant.evals.fit`` and saved in
+Three small logistic models, fitted by ``python -m assistant.evals.fit`` and saved in
 ``scorer.json`` beside this module (data refitted by the script, never edited by hand):
 
 - the *ranker* weighs each (question, sentence) pair's ``FEATURES``: which sentence answers;
-- the *judge* weighs the best sentence's features with the question's own (how much of it the
-  collection knows, how far ahead the best sentence is): whether to answer at all.
+- the *prior* weighs the question's embedding alone: how often questions worded like it are
+  answered by a press release at all (price, side effects and drop-outs seldom are);
+- the *judge* weighs the best sentence's features with the question's own (the prior, how much
+  of it the collection knows, how far ahead the best sentence is): whether to answer at all.
 Both are fitted on the ``fit`` documents; the judge's threshold is chosen on the ``dev`` ones.
 """
 
@@ -91,33 +93,54 @@ def judge_row(rows: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Scorer:
-    """Rank candidates (``probability``), then answer when ``confidence`` reaches
-    ``threshold``; a second sentence is quoted when its rank probability is within ``margin``
-    of the best."""
+    """Rank candidates (``probability``); answer when the prior and the judge together
+    reach ``threshold`` (``answers``); a second sentence is quoted when its rank probability is
+    within ``margin`` of the best."""
 
     ranker: Linear
+    prior: Linear
     judge: Linear
     threshold: float
     margin: float
+    prior_weight: float = 0.0
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
         return self.ranker(rows)
 
+    def question_prior(self, asked: np.ndarray) -> float:
+        """The chance that a question worded like this is answered by a press release at all,
+        from its embedding alone ("how much will it cost", "what side effects" seldom are)."""
+        return float(self.prior(np.asarray(asked, dtype=np.float64)[None, :])[0])
+
     def confidence(self, rows: np.ndarray, probabilities: np.ndarray) -> float:
+        """The judge's chance that the best-ranked sentence answers the question."""
         if not len(rows):
             return 0.0
         return float(self.judge(judge_row(rows, probabilities)[None, :])[0])
 
-    def with_decision(self, threshold: float, margin: float) -> Scorer:
-        return Scorer(self.ranker, self.judge, threshold, margin)
+    def answers(self, rows: np.ndarray, probabilities: np.ndarray, asked: np.ndarray) -> bool:
+        """Answer when the two chances together reach ``threshold``: that questions worded like
+        this one are answered by such documents (the prior), and that the best sentence is the
+        answer (the judge); ``prior_weight`` says how much the first counts (a weighted
+        geometric mean, so either one near zero refuses)."""
+        if not len(rows):
+            return False
+        prior, judge = self.question_prior(asked), self.confidence(rows, probabilities)
+        weight = self.prior_weight
+        return prior**weight * judge ** (1 - weight) >= self.threshold
+
+    def with_decision(self, threshold: float, margin: float, prior_weight: float) -> Scorer:
+        return Scorer(self.ranker, self.prior, self.judge, threshold, margin, prior_weight)
 
     def to_dict(self, **about: object) -> dict:
         return {
             "features": list(FEATURES),
             "judge_features": list(JUDGE_FEATURES),
             "ranker": self.ranker.to_dict(),
+            "prior": self.prior.to_dict(),
             "judge": self.judge.to_dict(),
             "threshold": self.threshold,
+            "prior_weight": self.prior_weight,
             "margin": self.margin,
             **about,
         }
@@ -130,9 +153,11 @@ class Scorer:
             )
         return cls(
             Linear.from_dict(data["ranker"]),
+            Linear.from_dict(data["prior"]),
             Linear.from_dict(data["judge"]),
             float(data["threshold"]),
             float(data["margin"]),
+            float(data["prior_weight"]),
         )
 
 
