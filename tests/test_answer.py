@@ -189,3 +189,43 @@ def test_the_collections_reading_is_saved_and_reused(bot, tmp_path):
     assert reopened.kin == built.kin
     cache.write_text("{not json", encoding="utf-8")
     assert Collection.open(sentences, cache).read == built.read  # damaged: read anew
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("wich hosptial runs the sci trial", "which hospital runs the sci trial"),  # slips
+        ("where is the devise made", "where is the device made"),  # a rare word, a commoner one
+        ("what will it cost", "what will it cost"),  # a common word is never changed
+    ],
+)
+def test_keyboard_slips_are_corrected_against_the_collection(typed, meant):
+    from assistant.text import corrected
+
+    vocabulary = frozenset({"hospital", "trial", "device", "most", "made"})
+    assert corrected(typed, vocabulary) == meant
+
+
+def test_a_who_answer_saying_only_the_company_brings_the_headline(bot):
+    from assistant.answer.reading import read
+
+    answerer = bot.answerer
+    collection = answerer.collection
+    unnamed = next(
+        p for p, s in enumerate(collection.sentences.spans) if s.text.startswith("The company")
+    )
+    assert collection.read[unnamed].subject_is_pronoun
+    reading = read("Who received approval to start the trial?", collection)
+    assert answerer._named([unnamed], reading) == [0, unnamed]  # the headline comes first
+    fact = read("When did the approval come?", collection)
+    assert answerer._named([unnamed], fact) == [unnamed]
+
+
+def test_wordnet_categories_from_the_table_agree_with_nltk():
+    from assistant.answer.language import noun_category, verb_category, wordnet
+
+    reader = wordnet()
+    for noun in ("hospital", "company", "investor", "city", "year", "price", "patient"):
+        assert noun_category(noun) == reader.synsets(noun, "n")[0].lexname()
+    for verb in ("pay", "raise", "enroll"):
+        assert verb_category(verb) == reader.synsets(verb, "v")[0].lexname()

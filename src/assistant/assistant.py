@@ -27,7 +27,7 @@ from assistant.embed import load_embeddings
 from assistant.index import Index, IndexUnavailable, SyncReport
 from assistant.load import load_corpus, load_document
 from assistant.retrieve import HybridRetriever, LexicalIndex
-from assistant.text import question_query
+from assistant.text import question_query, spelling_words
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +136,7 @@ class Assistant:
                 self._loaded = _Loaded(
                     generation,
                     LexicalIndex.build(generation, chunks),
-                    frozenset(
-                        w
-                        for span in chunks.spans
-                        for w in re.findall(r"[a-z]{4,}", span.text.lower())
-                    ),
+                    spelling_words([span.text for span in chunks.spans]),
                     None
                     if self.llm is not None
                     else ExtractiveAnswerer(

@@ -64,6 +64,14 @@ INSTRUCTION = re.compile(
 )
 
 
+def spelling_words(texts: Sequence[str]) -> frozenset[str]:
+    """The words of ``texts`` that a keyboard slip may be corrected to (four letters or more).
+
+    Retrieval and the answerer both correct questions against this, from the same text, so
+    they build the same query and the question is embedded once."""
+    return frozenset(w for text in texts for w in re.findall(r"[a-z]{4,}", text.lower()))
+
+
 def plain_question(question: str) -> str:
     """The question itself: markup removed, injected instructions set aside.
 
@@ -83,6 +91,11 @@ def plain_question(question: str) -> str:
         if asked:
             return " ".join(asked)
     return question
+
+
+RARE_ZIPF = 3.5  # only words rarer than this in English (per billion words: ~3) may be slips
+NOT_ENGLISH_ZIPF = 2.0  # rarer than this: not an English word at all
+COMMONER = 1.0  # a rare word is a slip of a collection word ten times commoner
 
 
 @cache
@@ -117,10 +130,6 @@ def corrected(question: str, vocabulary: frozenset[str]) -> str:
         out.append(token)
     return re.sub(r"\s+([?.!,;:])", r"\1", " ".join(out))
 
-
-RARE_ZIPF = 3.5  # only words rarer than this in English (per billion words: ~3) may be slips
-NOT_ENGLISH_ZIPF = 2.0  # rarer than this: not an English word at all
-COMMONER = 1.0  # a rare word is a slip of a collection word ten times commoner
 
 FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her)\b", re.I)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from assistant.answer.language import nlp, noun_category, relatives
 from assistant.index import SpanTable
+from assistant.text import spelling_words
 
 logger = logging.getLogger(__name__)
 ANALYSIS_VERSION = "1"  # bump when what is read of a sentence changes: saved readings are redone
@@ -120,18 +121,14 @@ class Collection:
         frequency: Counter = Counter()
         for sentence in read:
             frequency.update(sentence.lemmas)
-        spelling = frozenset(
-            w for span in sentences.spans for w in re.findall(r"[a-z]{4,}", span.text.lower())
-        )
+        spelling = spelling_words([span.text for span in sentences.spans])
         return cls(sentences, read, frequency, kin, acronyms, by_source, spelling)
 
     @classmethod
     def build(cls, sentences: SpanTable) -> Collection:
         texts = [span.text for span in sentences.spans]
         docs = list(nlp().pipe(texts, batch_size=64))
-        by_source: dict[str, list[int]] = {}
-        for position, span in enumerate(sentences.spans):
-            by_source.setdefault(span.source, []).append(position)
+        spans = sentences.spans
         boiler = _boilerplate(sentences)
         read, kinds = [], {}
         for position, doc in enumerate(docs):
@@ -144,7 +141,7 @@ class Collection:
                 kinds.setdefault(lemma, token.pos_)
             for entity in doc.ents:
                 lemmas.add(entity.text.lower())
-            first = by_source[sentences.spans[position].source][0] == position
+            first = position == 0 or spans[position - 1].source != spans[position].source
             read.append(
                 Sentence(
                     frozenset(lemmas),

@@ -7,10 +7,10 @@ decision, in the order it is made:
 2. an overview question gets the headline and most central sentences (``compose.overview``); a
    question about what a term means gets the sentence that spells it out or defines it;
 3. otherwise every sentence of the retrieved chunks is measured against the question
-   (``features``) and a fitted model (``scorer``) gives the chance that it answers;
-4. below the threshold chosen on the dev documents: refuse, showing the closest passages;
-   above: quote the best sentence (and a second that scores nearly as well, and any sentence
-   a quoted one leans on, or that names the company it calls "it").
+   (``features``) and fitted models (``scorer``) rank them and say whether to answer at all;
+4. not answering: refuse, showing the closest passages; answering: quote the best sentence
+   (and a second that scores nearly as well, and any sentence a quoted one leans on, or that
+   names the company it calls "it").
 """
 
 from __future__ import annotations
@@ -145,8 +145,7 @@ class ExtractiveAnswerer:
     def _definition(self, reading: Reading) -> int | None:
         """The sentence that spells out an acronym, or says what a term is."""
         term = reading.term or ""
-        short = re.sub(r"(?<=[a-z])s$", "", term) if term.isupper() else term
-        for key in (term, short, re.sub(r"s$", "", term)):
+        for key in (term, re.sub(r"s$", "", term)):  # "iPSCs" is the plural of "iPSC"
             if key in self.collection.acronyms:
                 return self.collection.acronyms[key]
         if not term:

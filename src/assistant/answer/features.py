@@ -77,7 +77,7 @@ def features(
         lead = collection.previous(position)
         around = lemmas | collection.read[lead].lemmas if lead is not None else lemmas
         exact, related = _coverage(reading, lemmas, collection)
-        _, with_context = _coverage(reading, around, collection)
+        with_context = related if lead is None else _coverage(reading, around, collection)[1]
         typed = bool(reading.wanted)
         answers = [
             (start, end)

@@ -59,7 +59,6 @@ CATEGORY_LABELS = {
 class Reading:
     """A question as the answerer understands it."""
 
-    text: str
     intent: str  # "fact", "overview", "definition" or "name"
     wanted: frozenset[str]  # entity labels an answer must hold; empty: any sentence may do
     wants_reason: bool
@@ -89,7 +88,7 @@ def read(question: str, collection: Collection, context: str = "") -> Reading:
     text = corrected(plain_question(question), collection.spelling)
     doc = _parse(text)
     lowered = text.lower()
-    intent = _intent(doc, lowered, question.lower())
+    intent = _intent(lowered, question.lower())
     focus = _focus(doc)
     wanted, reason = _wanted(doc, lowered, focus, intent)
     given = frozenset(
@@ -114,12 +113,11 @@ def read(question: str, collection: Collection, context: str = "") -> Reading:
         None,
     )
     return Reading(
-        text,
         intent,
         wanted,
         reason,
         focus,
-        _term(doc, lowered) if intent == "definition" else None,
+        _term(lowered) if intent == "definition" else None,
         tuple(words.items()),
         given,
         verb,
@@ -160,7 +158,7 @@ def _weight(lemma: str, form: str, collection: Collection) -> float:
     return english * collection.idf("\x00")
 
 
-def _intent(doc, lowered: str, typed: str) -> str:
+def _intent(lowered: str, typed: str) -> str:
     if OVERVIEW.search(lowered) or OVERVIEW.search(typed):
         return "overview"
     if STANDS_FOR.search(lowered):
@@ -175,7 +173,7 @@ def _intent(doc, lowered: str, typed: str) -> str:
     return "fact"
 
 
-def _term(doc, lowered: str) -> str | None:
+def _term(lowered: str) -> str | None:
     """The term a definition question asks about: "what does *AML* stand for", "what is *PE*
     short for here"."""
     for pattern in (
@@ -195,20 +193,13 @@ def _focus(doc) -> str | None:
     """The noun the question asks about: "which *hospital*", "how many *patients*", "what is
     the *endpoint*", "who is the *CEO*", "the name of the *drug*"."""
     for token in doc:
-        if (
-            token.tag_ in ("WDT", "WP", "WP$")
-            and token.dep_ == "det"
-            and token.head.pos_
-            in (
-                "NOUN",
-                "PROPN",
-            )
-        ):
+        asks = token.tag_ in ("WDT", "WP", "WP$") and token.dep_ == "det"
+        if asks and token.head.pos_ in ("NOUN", "PROPN"):
             return token.head.lemma_.lower()
         if token.lower_ in ("many", "much") and token.head.pos_ == "NOUN":
             return token.head.lemma_.lower()
     for token in doc:
-        if token.lemma_.lower() in ("name",) and token.pos_ == "NOUN":
+        if token.lemma_.lower() == "name" and token.pos_ == "NOUN":
             for child in token.children:
                 if child.dep_ == "prep":
                     for obj in child.children:
@@ -248,7 +239,7 @@ def _wanted(doc, lowered: str, focus: str | None, intent: str) -> tuple[frozense
         return frozenset({"CARDINAL", "QUANTITY", "PERCENT"}), False
     if first.startswith(("who", "whom", "whose")):
         return WHO, False
-    if first == "where" or re.search(r"\bwhere\b", lowered):
+    if re.search(r"\bwhere\b", lowered):
         return PLACES, False
     if focus and re.search(r"\b(which|what)\b", lowered):
         category = noun_category(focus)

@@ -6,9 +6,10 @@ Three small logistic models, fitted by ``python -m assistant.evals.fit`` and sav
 - the *ranker* weighs each (question, sentence) pair's ``FEATURES``: which sentence answers;
 - the *prior* weighs the question's embedding alone: how often questions worded like it are
   answered by a press release at all (price, side effects and drop-outs seldom are);
-- the *judge* weighs the best sentence's features with the question's own (the prior, how much
-  of it the collection knows, how far ahead the best sentence is): whether to answer at all.
-Both are fitted on the ``fit`` documents; the judge's threshold is chosen on the ``dev`` ones.
+- the *judge* weighs the best sentence's features with the question's own (how much of it the
+  collection knows, how far ahead the best sentence is): whether that sentence is the answer.
+All three are fitted on the ``fit`` documents; how much the prior counts beside the judge, and
+the threshold their combination must reach, are chosen on the ``dev`` ones.
 """
 
 from __future__ import annotations
