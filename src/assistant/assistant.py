@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from langchain_core.documents import Document
@@ -25,7 +24,7 @@ from assistant.answer.types import Answer
 from assistant.config import Settings
 from assistant.embed import load_embeddings
 from assistant.index import Index, IndexUnavailable, SyncReport
-from assistant.load import load_corpus, load_document
+from assistant.load import corpus_fingerprint, load_corpus
 from assistant.retrieve import HybridRetriever, LexicalIndex
 from assistant.text import question_query, spelling_words
 
@@ -33,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
 RECHECK_SECONDS = 2.0
+WATCH_SECONDS = 2.0
 SHARED_SETTINGS = (
     "corpus_dir",
     "index_dir",
@@ -52,6 +52,7 @@ class _Loaded:
     lexical: LexicalIndex
     vocabulary: frozenset[str]
     extractive: ExtractiveAnswerer | None
+    texts: dict[str, str]  # documents' indexed texts, read on first use
 
 
 class Assistant:
@@ -98,61 +99,114 @@ class Assistant:
         self._checked_at = 0.0
         self._built: tuple[_Loaded, HybridRetriever, Runnable] | None = None
         self._lock = threading.RLock()
-        self._texts: dict[str, str] = {}
+        self._opening = threading.Lock()
         if build_index:
             self.ensure_index()
 
     # -- the index ------------------------------------------------------------------------
 
     def ensure_index(self) -> SyncReport | None:
-        """Build or update the index when it is missing or stale; None when it was current."""
-        if self.index.is_current(list(load_corpus(self.settings.corpus_dir))):
-            self._load()
-            return None
+        """Build or update the index when it is missing or stale; None when it was current.
+
+        A damaged index is reported (``IndexUnavailable`` naming the repair), never silently
+        re-embedded."""
+        if self.index.generation is not None:
+            self.index.verify()
+            if self.index.is_current(list(load_corpus(self.settings.corpus_dir))):
+                self._load(wait=True)
+                return None
         return self.ingest()
 
     def ingest(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:
         """Bring the index in step with the corpus (embedding only what changed)."""
         report = self.index.sync(rebuild=rebuild, progress=progress)
-        self._loaded, self._checked_at = None, 0.0
-        self._load()
+        self._checked_at = 0.0
+        self._load(wait=True)
         return report
 
-    def _load(self) -> _Loaded:
-        """The in-memory state of the answering generation, looked up again every few seconds
-        (another process may have re-indexed), not on every question."""
-        with self._lock:
-            now = time.monotonic()
-            if self._loaded is not None and now - self._checked_at < RECHECK_SECONDS:
-                return self._loaded
+    def watch_corpus(self, every: float = WATCH_SECONDS) -> threading.Event:
+        """Re-index in the background whenever a corpus file changes (looked for every
+        ``every`` seconds, by name, size and modification time).  Questions go on being
+        answered from the current generation until the new one is ready.  Setting the returned
+        event stops the watch."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            seen = corpus_fingerprint(self.settings.corpus_dir)
+            while not stop.wait(every):
+                now = corpus_fingerprint(self.settings.corpus_dir)
+                if now == seen:
+                    continue
+                seen = now
+                try:
+                    if (report := self.ensure_index()) is not None:
+                        logger.warning(
+                            "the corpus changed: re-indexed %d documents (%d spans embedded)",
+                            report.documents,
+                            report.embedded,
+                        )
+                except Exception as error:  # keep answering from the generation we have
+                    logger.warning("re-indexing the changed corpus failed: %s", error)
+
+        threading.Thread(target=watch, name="watch-corpus", daemon=True).start()
+        return stop
+
+    def _load(self, wait: bool = False) -> _Loaded:
+        """The in-memory state of the answering generation.
+
+        Another process may re-index at any time, so the manifest is read again every few
+        seconds (not on every question).  One thread reads a new generation while the others
+        go on answering from the one they have, which stays on disk until readers have moved
+        on; ``wait`` makes the caller wait for the newest instead.
+        """
+        loaded = self._loaded
+        if (
+            not wait
+            and loaded is not None
+            and time.monotonic() - self._checked_at < RECHECK_SECONDS
+        ):
+            return loaded
+        if not self._opening.acquire(blocking=wait or loaded is None):
+            return loaded  # another thread is already looking: answer from what we have
+        try:
+            if not wait and self._loaded is not loaded:
+                return self._loaded  # another thread finished looking while we waited
             generation = self.index.generation
-            self._checked_at = now
             if generation is None:
                 raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
             if self._loaded is None or self._loaded.generation != generation:
-                if self.llm is None:  # the question parser loads while the index opens
-                    threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
-                chunks = self.index.table("chunks", generation)
-                self._loaded = _Loaded(
-                    generation,
-                    LexicalIndex.build(generation, chunks),
-                    spelling_words([span.text for span in chunks.spans]),
-                    None
-                    if self.llm is not None
-                    else ExtractiveAnswerer(
-                        Collection.open(
-                            self.index.table("sentences", generation),
-                            self.settings.index_dir / "answerer" / f"{generation}.json",
-                        ),
-                        self.embeddings,
-                        self.settings.max_sentences,
-                    ),
-                )
-                prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
-                if prepare_fast_queries is not None:
-                    prepare_fast_queries()
-                self.embeddings.embed_query("warm up")
+                self._loaded = self._read(generation)
+            self._checked_at = time.monotonic()
             return self._loaded
+        finally:
+            self._opening.release()
+
+    def _read(self, generation: str) -> _Loaded:
+        self.index.verify(generation)
+        if self.llm is None:  # the question parser loads while the index opens
+            threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
+        chunks = self.index.table("chunks", generation)
+        extractive = None
+        if self.llm is None:
+            extractive = ExtractiveAnswerer(
+                Collection.open(
+                    self.index.table("sentences", generation),
+                    self.settings.index_dir / "answerer" / f"{generation}.json",
+                ),
+                self.embeddings,
+                self.settings.max_sentences,
+            )
+        prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
+        if prepare_fast_queries is not None:
+            prepare_fast_queries()
+        self.embeddings.embed_query("warm up")
+        return _Loaded(
+            generation,
+            LexicalIndex.build(generation, chunks),
+            spelling_words([span.text for span in chunks.spans]),
+            extractive,
+            {},
+        )
 
     def with_settings(self, **changes: Any) -> Assistant:
         """An assistant with other query-time settings (k, answerer) sharing model and index."""
@@ -170,14 +224,16 @@ class Assistant:
             ),
             build_index=False,
         )
-        other._loaded, other._texts = self._loaded, self._texts
+        other._loaded = self._loaded
         return other
 
     def source_text(self, source: str) -> str:
-        """The text citations into ``source`` count their offsets in."""
-        if source not in self._texts:
-            self._texts[source] = load_document(Path(source), name=source).text
-        return self._texts[source]
+        """The text of ``source`` as indexed, which citation offsets count in (the file may
+        have changed since; the index keeps the text each generation was built from)."""
+        loaded = self._load()
+        if source not in loaded.texts:
+            loaded.texts[source] = self.index.text(source, loaded.generation)
+        return loaded.texts[source]
 
     # -- questions ------------------------------------------------------------------------
 

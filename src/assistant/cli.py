@@ -34,6 +34,13 @@ def _friendly_errors(command: Callable) -> Callable:
     return run
 
 
+class _OneLine(logging.Formatter):
+    """Log records as ``warning: ...`` or ``info: ...``: one plain line each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
 def _assistant(context: click.Context, build_index: bool = True):
     from assistant.assistant import Assistant
 
@@ -53,7 +60,9 @@ def main(context: click.Context, **options: Any) -> None:
     Every option can also be set as an ASSISTANT_* environment variable
     (ASSISTANT_CORPUS_DIR, ASSISTANT_INDEX_DIR, ASSISTANT_K, ASSISTANT_ANSWERER, ...).
     """
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLine())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     context.obj = Settings.load(**options)
 
 
@@ -63,18 +72,8 @@ def main(context: click.Context, **options: Any) -> None:
 @_friendly_errors
 def ingest(context: click.Context, rebuild: bool) -> None:
     """Build or update the index (only changed files are embedded again)."""
-    from assistant.index import IndexUnavailable, set_aside_broken_index
-
-    settings: Settings = context.obj
-    try:
-        bot = _assistant(context, build_index=False)
-    except IndexUnavailable:
-        if not rebuild or settings.chroma_host:
-            raise
-        aside = set_aside_broken_index(settings.index_dir)
-        click.echo(f"set the unreadable index aside as {aside}", err=True)
-        bot = _assistant(context, build_index=False)
-    report = bot.ingest(rebuild=rebuild)
+    logging.getLogger("assistant").setLevel(logging.INFO)  # progress, even without a terminal
+    report = _assistant(context, build_index=False).ingest(rebuild=rebuild)
     click.echo(
         f"{report.documents} documents: {report.embedded} spans embedded, "
         f"{report.kept} kept, {report.removed} removed"

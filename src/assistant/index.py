@@ -1,50 +1,81 @@
-"""Index: Chroma (embedded or server), kept in step with ``corpus/``.
+"""Index: Chroma (embedded or server), kept in step with ``corpus/``, safe to share.
 
 Each build writes a new *generation* of collections and only then moves the manifest to it, so
 a killed ingest leaves the previous generation answering.  Span ids are content hashes: an
 unchanged span is copied with its stored vector, never embedded again.  The manifest records the
-model and chunking that built the vectors; when they differ, everything is rebuilt instead of
-mixing vectors from two models.
+embeddings and chunking that built the vectors; when they differ, everything is rebuilt instead
+of mixing vectors from two models.
+
+Several processes may share one index (a page serving while someone ingests), so:
+
+* one writer at a time: every build holds an OS file lock beside the index;
+* readers never see a generation vanish: a replaced generation is *retired*, and deleted only by
+  a build that starts after it has been retired for ``RETIRED_KEPT_SECONDS`` (readers look for
+  a newer generation every few seconds);
+* citations count offsets in the text as indexed, which is kept with its generation, so a quote
+  always equals ``text[start:end]`` of that text whatever happens to the file since.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
+import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from assistant.chunk import CHUNKER_VERSION, Span, chunk_document, split_sentences
 from assistant.config import Settings
-from assistant.embed import MODEL_NAME, MODEL_SHA256
+from assistant.embed import MODEL_NAME, MODEL_SHA256, MiniLMEmbeddings
 from assistant.load import SourceDocument, load_corpus
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("chunks", "sentences")
-INDEX_LAYOUT = 2  # bump when collection names or metadata change: older indexes are rebuilt
+TEXTS = "texts"  # each document's text as indexed: what citation offsets count in
+INDEX_LAYOUT = 3  # bump when collection names or metadata change: older indexes are rebuilt
 BATCH = 256
+RETIRED_KEPT_SECONDS = 600.0
+PROGRESS_EVERY_SECONDS = 10.0
+LOCK_FILE = ".ingest.lock"
+SEGMENT_FOLDER = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # Chroma's, by uuid
 
 
 class IndexUnavailable(RuntimeError):
     """The index cannot be opened or used; the message says what to do."""
 
 
+def damaged(settings: Settings, reason: object) -> IndexUnavailable:
+    """The one-line error for an index that exists but cannot be trusted."""
+    where = settings.chroma_host or settings.index_dir
+    return IndexUnavailable(
+        f"the index at {where} is damaged ({reason}); run `assistant ingest --rebuild` to set "
+        "it aside and build a new one from the corpus"
+    )
+
+
 @dataclass(frozen=True)
 class SyncReport:
-    """What a sync did: how many spans were embedded, kept from before, and removed."""
+    """What a sync did: how many spans were embedded, kept from before, and removed; where a
+    rebuild set the old index aside."""
 
     documents: int
     embedded: int
     kept: int
     removed: int
+    set_aside: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +95,24 @@ def namespace_of(settings: Settings) -> str:
     return f"assistant-{hashlib.sha1(folder.encode()).hexdigest()[:10]}"
 
 
+def embeddings_identity(embeddings: Any) -> str:
+    """What the manifest records of the embeddings that built a generation: vectors from
+    another model must never be mixed in or searched with (the packaged MiniLM is named by its
+    weights' hash; others by class and model name)."""
+    if isinstance(embeddings, MiniLMEmbeddings):
+        return f"{MODEL_NAME} sha256:{MODEL_SHA256}"
+    kind = type(embeddings)
+    model = next(
+        (
+            str(value)
+            for name in ("model", "model_name", "deployment", "size")
+            if (value := getattr(embeddings, name, None)) is not None
+        ),
+        "",
+    )
+    return f"{kind.__module__}.{kind.__qualname__}:{model}".rstrip(":")
+
+
 def make_client(settings: Settings):
     """A Chroma client with telemetry off: a server when a host is set, else embedded."""
     import chromadb
@@ -78,13 +127,59 @@ def make_client(settings: Settings):
     try:
         return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
     except Exception as error:
-        # Chroma caches a client per path, the broken one included; forget it so a rebuild
-        # in this process can open the same path afresh.
-        chromadb.api.client.SharedSystemClient.clear_system_cache()
+        forget_client(settings.index_dir)
         raise IndexUnavailable(
             f"the index at {settings.index_dir} cannot be opened ({error}); "
             "run `assistant ingest --rebuild` to set it aside and build a new one"
         ) from error
+
+
+def forget_client(index_dir: Path) -> None:
+    """Drop this process's cached Chroma system for ``index_dir`` (Chroma keeps one per path,
+    a broken one included), so the path can be opened afresh after its files were moved."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(index_dir), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(index_dir), None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception as error:  # a broken system may not stop cleanly; it is dropped anyway
+            logger.debug("stopping the old Chroma client failed: %s", error)
+
+
+@contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's write lock; when another ingest holds it, say so and wait for it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(index_dir / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.warning("another ingest is writing to %s: waiting for it to finish", index_dir)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def set_aside(index_dir: Path) -> Path | None:
+    """Move Chroma's files out of ``index_dir`` into a sibling folder (never delete them) and
+    return it; our own files (the lock, the query model, the answerer's cache) stay."""
+    moving = [
+        path
+        for path in index_dir.glob("*")
+        if path.name.startswith("chroma.sqlite3") or SEGMENT_FOLDER.fullmatch(path.name)
+    ]
+    if not moving:
+        return None
+    aside = index_dir.with_name(f"{index_dir.name}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}")
+    aside = aside.with_name(f"{aside.name}-{uuid.uuid4().hex[:4]}") if aside.exists() else aside
+    aside.mkdir()
+    for path in moving:
+        shutil.move(str(path), aside / path.name)
+    return aside
 
 
 class Index:
@@ -97,27 +192,41 @@ class Index:
     def __init__(self, settings: Settings, embeddings, client=None) -> None:
         self.settings = settings
         self.embeddings = embeddings
-        self.client = client if client is not None else make_client(settings)
+        self._own_client = client is None
+        self._client, self._client_error = client, None
+        if client is None:
+            try:
+                self._client = make_client(settings)
+            except IndexUnavailable as error:  # reported on use; a rebuild sets the files aside
+                self._client_error = error
         self.namespace = namespace_of(settings)
         self.expected = {
-            "model": MODEL_NAME,
-            "model_sha256": MODEL_SHA256,
+            "embeddings": embeddings_identity(embeddings),
             "chunk_size": settings.chunk_size,
             "chunk_overlap": settings.chunk_overlap,
             "chunker_version": CHUNKER_VERSION,
             "layout": INDEX_LAYOUT,
         }
 
+    @property
+    def client(self):
+        """The Chroma client; raises the reason when the index's files could not be opened."""
+        if self._client is None:
+            raise IndexUnavailable(str(self._client_error))
+        return self._client
+
     # -- the manifest: which generation answers -------------------------------------------
 
     def _manifest(self) -> dict[str, Any]:
+        from chromadb.errors import NotFoundError
+
         try:
-            return dict(
-                self.client.get_collection(self._name("manifest"), embedding_function=None).metadata
-                or {}
-            )
-        except Exception:
+            collection = self.client.get_collection(self._name("manifest"), embedding_function=None)
+        except NotFoundError:
             return {}
+        except Exception as error:
+            raise damaged(self.settings, error) from error
+        return dict(collection.metadata or {})
 
     @property
     def generation(self) -> str | None:
@@ -136,6 +245,46 @@ class Index:
     def _name(self, kind: str, generation: str = "") -> str:
         return "-".join(part for part in (self.namespace, kind, generation) if part)
 
+    def verify(self, generation: str | None = None) -> None:
+        """A quick integrity check (a few milliseconds): the manifest's generation has all its
+        collections, each holding the count the manifest recorded, and their vector files load.
+        Raises ``IndexUnavailable`` naming the repair, before a question meets the damage."""
+        manifest = self._manifest()
+        generation = generation or self.generation
+        if generation is None:
+            return
+        try:
+            if not self.settings.chroma_host:
+                self._check_vector_files(generation)
+            counts = json.loads(manifest.get("counts", "{}"))
+            for kind in (*KINDS, TEXTS):
+                collection = self.collection(kind, generation)
+                if (held := collection.count()) != counts.get(kind):
+                    raise ValueError(
+                        f"{kind} holds {held} entries, the manifest says {counts.get(kind)}"
+                    )
+                if kind in KINDS:
+                    probe = collection.get(limit=1, include=["embeddings"])["embeddings"]
+                    collection.query(query_embeddings=[list(probe[0])], n_results=1, include=[])
+        except Exception as error:
+            raise damaged(self.settings, error) from error
+
+    def _check_vector_files(self, generation: str) -> None:
+        """Check the sizes in each HNSW folder against its header before Chroma reads it: a
+        truncated or overwritten file can make Chroma fail deep inside, or never return."""
+        database = self.settings.index_dir / "chroma.sqlite3"
+        names = [self._name(kind, generation) for kind in KINDS]
+        placeholders = ", ".join("?" * len(names))
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            folders = connection.execute(
+                "SELECT segments.id FROM segments JOIN collections"
+                " ON segments.collection = collections.id"
+                f" WHERE segments.scope = 'VECTOR' AND collections.name IN ({placeholders})",
+                names,
+            ).fetchall()
+        for (folder,) in folders:
+            check_hnsw_folder(self.settings.index_dir / folder)
+
     # -- building -------------------------------------------------------------------------
 
     def desired_spans(self, documents: Iterable[SourceDocument]) -> dict[str, dict[str, Span]]:
@@ -147,17 +296,17 @@ class Index:
         return wanted
 
     def stored_ids(self, generation: str | None = None) -> dict[str, set[str]]:
+        """The span ids ``generation`` (default: the answering one) holds, by kind."""
         generation = generation or self.generation
-        nothing: dict[str, set[str]] = {kind: set() for kind in KINDS}
         if generation is None:
-            return nothing
+            return {kind: set() for kind in KINDS}
         try:
             return {
                 kind: set(self.collection(kind, generation).get(include=[])["ids"])
                 for kind in KINDS
             }
-        except Exception:  # the manifest names collections that are gone: rebuild them
-            return nothing
+        except Exception as error:
+            raise damaged(self.settings, error) from error
 
     def is_current(self, documents: list[SourceDocument]) -> bool:
         """True when the answering generation holds exactly the spans of ``documents``."""
@@ -167,19 +316,42 @@ class Index:
         }
 
     def sync(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:
-        """Bring the index in step with the corpus; embed only spans not stored already."""
-        documents = list(load_corpus(self.settings.corpus_dir))
-        if not documents:
-            raise IndexUnavailable(
-                f"no readable documents in {self.settings.corpus_dir}: add .txt, .md, .html "
-                "or .pdf files"
-            )
-        wanted = self.desired_spans(documents)
-        old = None if rebuild else self.generation
-        stored = self.stored_ids(old)
-        if old and stored == {kind: set(spans) for kind, spans in wanted.items()}:
-            return SyncReport(len(documents), 0, sum(map(len, stored.values())), 0)
+        """Bring the index in step with the corpus; embed only spans not stored already.
 
+        Holds the write lock throughout (a second ingest waits, then finds little or nothing
+        to do).  ``rebuild`` embeds everything from the corpus again; on an embedded index it
+        first moves Chroma's files aside, so a damaged index is kept for inspection, not reused.
+        """
+        with writer_lock(self.settings.index_dir):
+            aside = self._set_aside() if rebuild else None
+            documents = list(load_corpus(self.settings.corpus_dir))
+            if not documents:
+                raise IndexUnavailable(
+                    f"no readable documents in {self.settings.corpus_dir}: add .txt, .md, "
+                    ".html or .pdf files"
+                )
+            wanted = self.desired_spans(documents)
+            old = None if rebuild else self.generation
+            if old is not None:
+                self.verify(old)
+            stored = self.stored_ids(old) if old else {kind: set() for kind in KINDS}
+            if old and stored == {kind: set(spans) for kind, spans in wanted.items()}:
+                self._collect_garbage(old)
+                return SyncReport(len(documents), 0, sum(map(len, stored.values())), 0)
+            report = self._build(documents, wanted, old, stored, progress)
+            return SyncReport(report.documents, report.embedded, report.kept, report.removed, aside)
+
+    def _set_aside(self) -> Path | None:
+        if self.settings.chroma_host or not self._own_client:
+            return None  # a server's files are not ours to move: the rebuild re-embeds instead
+        forget_client(self.settings.index_dir)
+        aside = set_aside(self.settings.index_dir)
+        self._client, self._client_error = make_client(self.settings), None
+        if aside:
+            logger.warning("set the old index aside as %s", aside)
+        return aside
+
+    def _build(self, documents, wanted, old, stored, progress) -> SyncReport:
         new = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         embedded = kept = removed = 0
         for kind in KINDS:
@@ -194,11 +366,37 @@ class Index:
             embedded += len(fresh)
             kept += len(keep)
             removed += len(stored[kind] - set(wanted[kind]))
-        self.client.get_or_create_collection(
+        self._store_texts(new, documents)
+        manifest = self.client.get_or_create_collection(
             self._name("manifest"), embedding_function=None
-        ).modify(metadata={**self.expected, "generation": new, "built_at": time.time()})
-        self._drop_other_generations(new)
+        )
+        previous = dict(manifest.metadata or {})
+        retired = json.loads(previous.get("retired", "{}"))
+        if previous.get("generation"):
+            retired[previous["generation"]] = time.time()
+        counts = {kind: len(wanted[kind]) for kind in KINDS} | {TEXTS: len(documents)}
+        manifest.modify(
+            metadata={
+                **self.expected,
+                "generation": new,
+                "built_at": time.time(),
+                "counts": json.dumps(counts),
+                "retired": json.dumps(retired),
+            }
+        )
+        self._collect_garbage(new)
         return SyncReport(len(documents), embedded, kept, removed)
+
+    def _store_texts(self, generation: str, documents: list[SourceDocument]) -> None:
+        texts = self.client.create_collection(
+            self._name(TEXTS, generation), embedding_function=None
+        )
+        for batch in _batches(documents, BATCH):
+            texts.add(
+                ids=[document.path for document in batch],
+                embeddings=[[1.0]] * len(batch),  # Chroma wants a vector; texts are looked up by id
+                documents=[document.text for document in batch],
+            )
 
     def _copy(self, source, target, ids: list[str]) -> None:
         for batch in _batches(ids, BATCH):
@@ -217,6 +415,8 @@ class Index:
             unit=kind[:-1],
             disable=None if progress is None else not progress,
         )
+        started = last_logged = time.monotonic()
+        done = 0
         with bar:
             for batch in _batches(spans, BATCH):
                 target.add(
@@ -234,21 +434,76 @@ class Index:
                     ],
                 )
                 bar.update(len(batch))
+                done += len(batch)
+                now = time.monotonic()
+                if bar.disable and (
+                    done == len(batch) or now - last_logged >= PROGRESS_EVERY_SECONDS
+                ):
+                    last_logged = now  # no progress bar without a terminal: log instead
+                    rate = done / max(now - started, 1e-9)
+                    logger.info(
+                        "stored %d of %d %s (%.0f a second, about %.0f s left)",
+                        done,
+                        len(spans),
+                        kind,
+                        rate,
+                        (len(spans) - done) / rate,
+                    )
 
-    def _drop_other_generations(self, keep: str) -> None:
+    def _collect_garbage(self, answering: str) -> None:
+        """Delete the generations no reader can still be using (under the write lock): those
+        retired long enough ago, and leftovers of builds that never finished; then the segment
+        folders Chroma leaves behind for deleted collections."""
+        manifest = self._manifest()
+        retired = json.loads(manifest.get("retired", "{}"))
+        now = time.time()
+        keep = {answering} | {
+            generation for generation, at in retired.items() if now - at < RETIRED_KEPT_SECONDS
+        }
+        prefixes = [self._name(kind) + "-" for kind in (*KINDS, TEXTS)]
         for collection in self.client.list_collections():
             name = getattr(collection, "name", collection)
-            ours = any(name.startswith(self._name(kind) + "-") for kind in KINDS)
-            if ours and not name.endswith(keep):
+            prefix = next((p for p in prefixes if name.startswith(p)), None)
+            if prefix and name[len(prefix) :] not in keep:
                 self.client.delete_collection(name)
+        if retired.keys() - keep:
+            self.client.get_collection(self._name("manifest"), embedding_function=None).modify(
+                metadata={
+                    **manifest,
+                    "retired": json.dumps({g: retired[g] for g in retired.keys() & keep}),
+                }
+            )
+        if not self.settings.chroma_host:
+            self._remove_orphan_segment_folders()
+
+    def _remove_orphan_segment_folders(self) -> None:
+        database = self.settings.index_dir / "chroma.sqlite3"
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+                live = {row[0] for row in connection.execute("SELECT id FROM segments")}
+        except sqlite3.Error as error:
+            logger.debug("cannot list Chroma's segments (%s): leaving its folders", error)
+            return
+        for folder in self.settings.index_dir.iterdir():
+            if (
+                folder.is_dir()
+                and SEGMENT_FOLDER.fullmatch(folder.name)
+                and folder.name not in live
+            ):
+                shutil.rmtree(folder, ignore_errors=True)
 
     # -- reading --------------------------------------------------------------------------
 
     def table(self, kind: str, generation: str | None = None) -> SpanTable:
         """Every span of ``kind`` in ``generation`` (default: the answering one), with vectors."""
-        got = self.collection(kind, generation).get(
-            include=["embeddings", "documents", "metadatas"]
-        )
+        try:
+            got = self.collection(kind, generation).get(
+                include=["embeddings", "documents", "metadatas"]
+            )
+        except IndexUnavailable:
+            raise
+        except Exception as error:
+            raise damaged(self.settings, error) from error
         spans = [
             Span(
                 meta["source"],
@@ -267,6 +522,13 @@ class Index:
             vectors=vectors[order] if len(order) else vectors,
         )
 
+    def text(self, source: str, generation: str | None = None) -> str:
+        """The text of ``source`` as ``generation`` indexed it: what its citations count in."""
+        got = self.collection(TEXTS, generation).get(ids=[source], include=["documents"])
+        if not got["ids"]:
+            raise KeyError(f"{source} is not in the index")
+        return got["documents"][0]
+
     def query_chunks(
         self, vector: list[float], n: int, generation: str | None = None
     ) -> list[tuple[str, float]]:
@@ -278,17 +540,33 @@ class Index:
         return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
 
+def check_hnsw_folder(folder: Path) -> None:
+    """Raise ``ValueError`` when the HNSW files in ``folder`` disagree with their header.
+
+    The header (format 1 of Chroma's hnswlib) holds the capacity and the bytes per element;
+    ``data_level0.bin`` must hold exactly capacity x element bytes and ``length.bin`` four bytes
+    per element.  A folder Chroma has not written yet is fine; a header of another format is
+    not judged.
+    """
+    header_file = folder / "header.bin"
+    if not folder.exists() or not header_file.exists():
+        if folder.exists() and any(folder.iterdir()):
+            raise ValueError(f"{header_file} is missing")
+        return
+    header = header_file.read_bytes()
+    if len(header) < 4 or int.from_bytes(header[:4], "little") != 1:
+        raise ValueError(f"{header_file} is not an HNSW header")
+    if len(header) != 100:
+        raise ValueError(f"{header_file} holds {len(header)} bytes, not 100")
+    _, capacity, count, element_bytes = (int(n) for n in np.frombuffer(header[4:36], dtype="<u8"))
+    expected = {"data_level0.bin": capacity * element_bytes, "length.bin": 4 * capacity}
+    if count > capacity:
+        raise ValueError(f"{header_file} counts more elements than it has room for")
+    for name, size in expected.items():
+        if not (folder / name).exists() or (folder / name).stat().st_size != size:
+            raise ValueError(f"{folder / name} does not match its header")
+
+
 def _batches(items: list, size: int) -> Iterator[list]:
     for first in range(0, len(items), size):
         yield items[first : first + size]
-
-
-def set_aside_broken_index(index_dir: Path) -> Path | None:
-    """Move an unreadable index folder out of the way (never delete it) and return where to."""
-    if not index_dir.exists() or not any(index_dir.iterdir()):
-        return None
-    aside = index_dir.with_name(f"{index_dir.name}.broken-{time.strftime('%Y%m%d%H%M%S')}")
-    index_dir.rename(aside)
-    index_dir.mkdir()
-    (index_dir / ".gitkeep").touch()
-    return aside

@@ -111,3 +111,16 @@ def load_corpus(corpus_dir: Path) -> Iterator[SourceDocument]:
             yield load_document(path)
         except UnreadableFile as reason:
             logger.warning("skipping %s: %s", path, reason)
+
+
+def corpus_fingerprint(corpus_dir: Path) -> frozenset[tuple[str, int, int]]:
+    """Name, size and modification time of every corpus file: cheap to take (no file is read),
+    and it changes whenever a file is added, removed, edited or replaced."""
+    fingerprint = set()
+    for path in corpus_dir.rglob("*"):
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        fingerprint.add((str(path), status.st_size, status.st_mtime_ns))
+    return frozenset(fingerprint)

@@ -1,0 +1,194 @@
+"""Processes sharing one index: writers take turns, readers never fail, citations always match.
+
+Everything here runs as separate programs (the CLI and a served page), because the faults
+reproduced were between processes: two ingests at once, asks that each start an ingest, an
+ingest while the page answers, and a corpus edited under a running page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from assistant import Assistant, Settings
+from conftest import shown
+
+QUESTION = "Which hospital will run the trial?"
+FACT = "Third Affiliated Hospital"
+RENAMED = "Riverside Teaching Hospital"
+
+
+def settings_in(root: Path) -> Settings:
+    return Settings.load(
+        environ={}, corpus_dir=root / "corpus", index_dir=root / "index", data_dir=root / "data"
+    )
+
+
+@pytest.fixture
+def root(tmp_path, workspace, embeddings) -> Path:
+    """A corpus and its index, built in this process (the model is already loaded)."""
+    shutil.copytree(workspace / "corpus", tmp_path / "corpus")
+    Assistant(settings_in(tmp_path), embeddings=embeddings)
+    return tmp_path
+
+
+def cli(root: Path, *args: str, log: Path | None = None) -> subprocess.Popen:
+    """The real command line in ``root``; its output captured as text, or sent to ``log``
+    (for a server, whose unread pipe would fill and stall it)."""
+    output = log.open("w") if log else subprocess.PIPE
+    return subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", *args],
+        cwd=root,
+        env={**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"},
+        stdout=output,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
+        text=True,
+    )
+
+
+def finished(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def test_two_ingests_and_three_asks_at_once_after_an_edit(root, embeddings):
+    document = next((root / "corpus").iterdir())
+    document.write_text(document.read_text(encoding="utf-8") + "\n\nOne more closing line.")
+    processes = [cli(root, "ingest") for _ in range(2)] + [
+        cli(root, "ask", QUESTION) for _ in range(3)
+    ]
+    results = [finished(process) for process in processes]
+    for code, _, err in results:
+        assert code == 0, err
+        assert "Traceback" not in err
+    ingests, asks = results[:2], results[2:]
+    for _, out, _ in asks:
+        assert FACT in out
+    embedded = [int(out.split(" spans embedded")[0].rsplit(" ", 1)[-1]) for _, out, _ in ingests]
+    assert sorted(embedded)[0] == 0, "the second writer waited and found the work done"
+    bot = Assistant(settings_in(root), embeddings=embeddings)
+    bot.index.verify()
+    assert bot.ingest().embedded == 0
+    assert FACT in shown(bot.ask(QUESTION))
+
+
+def test_a_killed_ingest_leaves_the_previous_index_answering(root, embeddings):
+    settings = settings_in(root)
+    before = Assistant(settings, embeddings=embeddings, build_index=False).index.generation
+    for number in range(40):
+        (root / "corpus" / f"bulk-{number}.txt").write_text(
+            f"Bulk document {number}. " + "A sentence about nothing in particular. " * 40
+        )
+    process = cli(root, "ingest")
+    for line in process.stderr:  # kill it once a first batch is stored in the new generation
+        if line.startswith("info: stored"):
+            break
+    else:
+        pytest.fail("the ingest ended before it stored a batch")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    bot = Assistant(settings, embeddings=embeddings, build_index=False)
+    assert bot.index.generation == before
+    assert FACT in shown(bot.ask(QUESTION))
+    report = bot.ingest()  # the next ingest finishes the job and clears the half-built one
+    assert report.embedded > 0 and bot.index.generation != before
+    half_built = [
+        c.name
+        for c in bot.index.client.list_collections()
+        if not c.name.endswith((bot.index.generation, before, "manifest"))
+    ]
+    assert half_built == []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_served_page_under_load_survives_ingests_and_follows_corpus_edits(root):
+    port = free_port()
+    log = root / "serve.log"
+    server = cli(root, "serve", "--port", str(port), log=log)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                Client(url, verbose=False, analytics_enabled=False)
+                break
+            except Exception:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the page did not start"
+                time.sleep(0.5)
+
+        document = next((root / "corpus").iterdir())
+        versions = {str(Path("corpus") / document.name): {document.read_text(encoding="utf-8")}}
+        calls, failures, citations = [0], [], []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            api = Client(url, verbose=False, analytics_enabled=False)
+            while not stop.is_set():
+                try:
+                    answer = api.predict(QUESTION, api_name="/ask")
+                    citations.extend(answer["citations"])
+                except Exception as error:
+                    failures.append(repr(error))
+                calls[0] += 1
+
+        threads = [threading.Thread(target=hammer) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+
+        extra = root / "corpus" / "second.txt"
+        extra.write_text("A second document.\n\nIt says little about hospitals or trials.\n")
+        versions[str(Path("corpus") / "second.txt")] = {extra.read_text(encoding="utf-8")}
+        code, _, err = finished(cli(root, "ingest"))
+        assert code == 0, err
+
+        edited = "A paragraph added at the top, so every offset moves.\n\n" + next(
+            iter(versions[str(Path("corpus") / document.name)])
+        ).replace(FACT, RENAMED)
+        document.write_text(edited, encoding="utf-8")
+        versions[str(Path("corpus") / document.name)].add(edited)
+        api = Client(url, verbose=False, analytics_enabled=False)
+        deadline = time.monotonic() + 90
+        while RENAMED not in shown_text(api.predict(QUESTION, api_name="/ask")):
+            assert time.monotonic() < deadline, "the page never answered from the edited file"
+            time.sleep(1)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        stop_server(server)
+
+    assert "Traceback" not in log.read_text()
+    assert calls[0] > 20 and failures == [], failures[:3]
+    assert citations
+    for cited in citations:
+        texts = versions[cited["source"]]
+        assert any(text[cited["start"] : cited["end"]] == cited["quote"] for text in texts), cited
+
+
+def shown_text(answer: dict) -> str:
+    return " ".join([answer["text"], *(passage["text"] for passage in answer.get("closest", []))])
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
