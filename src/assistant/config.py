@@ -7,8 +7,9 @@ so a test or a program can pin any value while an operator can still steer a dep
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ class Settings:
     chroma_host: str | None = None
     chroma_port: int = 8000
     auth: str | None = field(default=None, repr=False)
+    max_file_mb: float = 20.0
 
     def __post_init__(self) -> None:
         for name in ("corpus_dir", "index_dir", "data_dir"):
@@ -48,6 +50,13 @@ class Settings:
             raise ValueError("max_question_chars must be at least 1")
         if not 0 < self.chroma_port < 65536:
             raise ValueError(f"chroma_port must be a port number, got {self.chroma_port}")
+        if not (math.isfinite(self.max_file_mb) and self.max_file_mb > 0):
+            raise ValueError(f"max_file_mb must be a number above 0, got {self.max_file_mb}")
+
+    @property
+    def max_file_bytes(self) -> int:
+        """``max_file_mb`` in bytes (1 MB = 2**20 bytes), the unit the loader counts in."""
+        return int(self.max_file_mb * 2**20)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -70,15 +79,23 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+# How an environment variable's text becomes a field's value, by the field's declared type;
+# any other type (str, str | None) takes the text as it is.
+_PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "int": (int, "a whole number"),
+    "float": (float, "a number"),
+    "Path": (Path, "a path"),
+}
+
+
 def _parse(raw: str, field: dataclasses.Field, name: str) -> Any:
     kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
-    try:
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("Path"):
-            return Path(raw)
-    except ValueError as error:
-        raise ValueError(
-            f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}"
-        ) from error
+    for type_name, (parse, described) in _PARSERS.items():
+        if kind.startswith(type_name):
+            try:
+                return parse(raw)
+            except ValueError as error:
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()} must be {described}, got {raw!r}"
+                ) from error
     return raw

@@ -1,17 +1,40 @@
-"""Load: corpus files become ``SourceDocument``s; unreadable files are skipped with a warning.
+"""Load: corpus files become ``SourceDocument``s; anything unreadable is skipped with a warning.
 
-A bad file (binary, undecodable, empty, unsupported, vanished) must never stop an ingest: a
-collection grows by people dropping files into a folder, and one stray file is normal.
+A bad entry must never stop an ingest: a collection grows by people dropping files into a folder,
+and one stray entry is normal. Some entries are worse than stray: a FIFO blocks its first reader
+forever, a link to ``/dev/zero`` never ends, a link to ``/etc/passwd`` would make a system file
+quotable, a 50 MB log takes hours to embed, and a name that is not UTF-8 cannot be cited in JSON.
+So the folder is walked by hand rather than with ``Path.rglob``: hidden entries are left out,
+links are followed only into the corpus folder, each folder is listed once, only regular files
+are opened, each up to a size limit, and every problem becomes one warning naming the entry.
 """
 
 from __future__ import annotations
 
+import codecs
+import errno
+import io
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+MB = 1 << 20
+DEFAULT_MAX_FILE_BYTES = 20 * MB
+"""The per-file limit when a caller names none; ``Settings.max_file_mb`` has the same default."""
+
+_READ_CHUNK = MB
+_SNIFF_BYTES = 8192
+
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 class UnreadableFile(Exception):
@@ -37,35 +60,66 @@ class SourceDocument:
         return sum(1 for start in self.page_starts if start <= offset)
 
 
-def read_text_file(path: Path) -> str:
-    """Read the way a reader checking a citation will: UTF-8, universal newlines."""
-    raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise UnreadableFile("looks binary (NUL bytes)")
+def printable(path: str | os.PathLike[str]) -> str:
+    """``path`` as a message can show it: bytes that are not UTF-8 as ``\\xff``, control
+    characters escaped, so a hostile name can neither break a log line nor fake another one."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+def decode_text(raw: bytes) -> str:
+    """Decode the way a reader checking a citation will: UTF-8, or UTF-16 when a byte order
+    mark says so, the mark dropped, with universal newlines.
+
+    The text returned is the one citation offsets count in, so the mark must not stay in it: a
+    UTF-8 mark would otherwise end up at the start of a quoted answer.
+    """
+    encoding, body = "utf-8", raw
+    for mark, marked_encoding in _BYTE_ORDER_MARKS:
+        if raw.startswith(mark):
+            encoding, body = marked_encoding, raw[len(mark) :]
+            break
+    else:
+        if b"\x00" in raw[:_SNIFF_BYTES]:
+            raise UnreadableFile("looks binary (NUL bytes)")
     try:
-        return raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        text = body.decode(encoding)
     except UnicodeDecodeError as error:
-        raise UnreadableFile(f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
+        name = encoding.upper().removesuffix("-LE").removesuffix("-BE")
+        raise UnreadableFile(
+            f"not valid {name} ({error.reason} at byte {error.start + len(raw) - len(body)})"
+        ) from None
+    if "\x00" in text[:_SNIFF_BYTES]:
+        raise UnreadableFile("looks binary (NUL characters)")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _read_html(path: Path) -> tuple[str, tuple[int, ...]]:
+def _read_text(raw: bytes) -> tuple[str, tuple[int, ...]]:
+    return decode_text(raw), ()
+
+
+def _read_html(raw: bytes) -> tuple[str, tuple[int, ...]]:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(read_text_file(path), "html.parser")
+    soup = BeautifulSoup(decode_text(raw), "html.parser")
     for hidden in soup(["script", "style", "noscript", "template", "head"]):
         hidden.decompose()
     lines = (line.strip() for line in soup.get_text("\n").splitlines())
     return "\n".join(line for line in lines if line), ()
 
 
-def _read_pdf(path: Path) -> tuple[str, tuple[int, ...]]:
+def _read_pdf(raw: bytes) -> tuple[str, tuple[int, ...]]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
-        pages = [page.extract_text() or "" for page in PdfReader(path).pages]
-    except (PdfReadError, ValueError, KeyError) as error:
-        raise UnreadableFile(f"broken PDF ({error})") from None
+        pages = [page.extract_text() or "" for page in PdfReader(io.BytesIO(raw)).pages]
+    # A malformed PDF makes pypdf raise nearly anything (PdfReadError, ValueError, KeyError,
+    # TypeError, struct.error, RecursionError...); each of them means this one file is broken.
+    except Exception as error:
+        raise UnreadableFile(f"broken PDF ({type(error).__name__}: {error})") from None
     starts, text = [], ""
     for page in pages:
         starts.append(len(text))
@@ -73,54 +127,220 @@ def _read_pdf(path: Path) -> tuple[str, tuple[int, ...]]:
     return text, tuple(starts)
 
 
-_READERS: dict[str, Callable[[Path], tuple[str, tuple[int, ...]]]] = {
-    ".txt": lambda path: (read_text_file(path), ()),
-    ".md": lambda path: (read_text_file(path), ()),
+_READERS: dict[str, Callable[[bytes], tuple[str, tuple[int, ...]]]] = {
+    ".txt": _read_text,
+    ".md": _read_text,
     ".html": _read_html,
     ".htm": _read_html,
     ".pdf": _read_pdf,
 }
 
 
-def load_document(path: Path, name: str | None = None) -> SourceDocument:
-    """Read one file; raises ``UnreadableFile`` with the reason when it cannot."""
+def _size(count: int) -> str:
+    return f"{count:,} bytes" if count < MB else f"{count / MB:.1f} MB ({count:,} bytes)"
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISDIR: "a folder",
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "a special file")
+
+
+def _os_reason(error: OSError) -> str:
+    return f"cannot be read ({error.strerror or error})"
+
+
+def _read_regular_file(path: Path, max_file_bytes: int) -> bytes:
+    """The bytes of ``path`` when it is a regular file of at most ``max_file_bytes``.
+
+    The kind and size are checked with ``stat`` before opening, so a FIFO is never opened (that
+    would block) and a device never read (``/dev/zero`` never ends). The file is opened
+    non-blocking and checked again in case it was swapped in between, and at most one byte past
+    the limit is read, so a file that grows while it is read cannot exhaust memory either.
+    """
+    try:
+        before = os.stat(path)
+    except OSError as error:
+        raise UnreadableFile(_os_reason(error)) from None
+    if not stat.S_ISREG(before.st_mode):
+        raise UnreadableFile(f"is {_kind(before.st_mode)}, not a regular file, so it is not read")
+    if before.st_size > max_file_bytes:
+        raise UnreadableFile(
+            f"is {_size(before.st_size)}, over the limit of {_size(max_file_bytes)} per file "
+            "(raise ASSISTANT_MAX_FILE_MB to read it)"
+        )
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            opened = os.fstat(descriptor)
+            if not stat.S_ISREG(opened.st_mode):
+                raise UnreadableFile(f"is {_kind(opened.st_mode)}, not a regular file")
+            chunks, total = [], 0
+            while total <= max_file_bytes:
+                chunk = os.read(descriptor, min(_READ_CHUNK, max_file_bytes + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        raise UnreadableFile(_os_reason(error)) from None
+    if total > max_file_bytes:
+        raise UnreadableFile(
+            f"grew past the limit of {_size(max_file_bytes)} per file while it was read"
+        )
+    return b"".join(chunks)
+
+
+def load_document(
+    path: Path, name: str | None = None, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> SourceDocument:
+    """Read one file; raises ``UnreadableFile`` with the reason when it cannot.
+
+    The text returned is the reference text: citation offsets count in it, so whoever checks a
+    citation reads the file through this function.
+    """
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise UnreadableFile(f"unsupported file type {path.suffix or '(none)'!r}")
-    try:
-        text, page_starts = reader(path)
-    except OSError as error:
-        raise UnreadableFile(f"cannot be read ({error.strerror or error})") from None
+    text, page_starts = reader(_read_regular_file(path, max_file_bytes))
     if not text.strip():
         raise UnreadableFile("has no text")
     return SourceDocument(path=name or str(path), text=text, page_starts=page_starts)
 
 
-def load_corpus(corpus_dir: Path) -> Iterator[SourceDocument]:
+def _unreachable(path: Path, error: OSError) -> str:
+    """Why ``os.stat`` failed on a listed entry, in words: mostly a link going nowhere."""
+    if error.errno == errno.ELOOP:
+        return "is a symlink loop"
+    if isinstance(error, FileNotFoundError):
+        try:
+            return f"is a broken symlink (to {printable(os.readlink(path))})"
+        except OSError:
+            return "vanished while the folder was read"
+    return _os_reason(error)
+
+
+def _skip(path: Path, reason: str) -> None:
+    logger.warning("skipping %s: %s", printable(path), reason)
+
+
+class _CorpusWalk:
+    """The files under a corpus folder worth trying to read, found without trusting the tree.
+
+    Folders are listed from a work list rather than by recursion (a deep tree cannot overflow
+    the stack), each folder once by device and inode (a link loop ends), and folders reached
+    through a link only after every real folder, so a file is named by its real path when a
+    link offers a second way to it.
+    """
+
+    def __init__(self, corpus_dir: Path) -> None:
+        self.root = os.path.realpath(corpus_dir)
+        self.files: list[Path] = []
+        self.listed: dict[tuple[int, int], Path] = {}
+        self.real_folders: list[Path] = [corpus_dir]
+        self.linked_folders: list[Path] = []
+
+    def run(self) -> list[Path]:
+        while self.real_folders or self.linked_folders:
+            if self.real_folders:
+                self._list(self.real_folders.pop())
+            else:
+                self._list(self.linked_folders.pop(0))
+        return sorted(self.files)
+
+    def _list(self, folder: Path) -> None:
+        try:
+            info = os.stat(folder)
+            key = (info.st_dev, info.st_ino)
+            if key in self.listed:
+                self._second_way_in(folder, self.listed[key])
+                return
+            self.listed[key] = folder
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            _skip(folder, f"cannot be listed ({error.strerror or error})")
+            return
+        for entry in entries:
+            self._consider(folder / entry.name, entry)
+
+    def _second_way_in(self, folder: Path, listed_as: Path) -> None:
+        target = os.path.realpath(folder)
+        parent = os.path.realpath(folder.parent)
+        if os.path.commonpath([parent, target]) == target:
+            _skip(folder, f"is a symlink loop (it leads back to {printable(listed_as)})")
+        else:
+            _skip(folder, f"leads to {printable(listed_as)}, which is read already")
+
+    def _consider(self, path: Path, entry: os.DirEntry[str]) -> None:
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            _skip(path, "its name is not valid UTF-8, so it cannot be cited; rename it")
+            return
+        if entry.name.startswith("."):
+            logger.debug("skipping hidden %s", printable(path))
+            return
+        try:
+            is_link = entry.is_symlink()
+            info = os.stat(path)
+        except OSError as error:
+            _skip(path, _unreachable(path, error))
+            return
+        if is_link:
+            target = os.path.realpath(path)
+            if os.path.commonpath([self.root, target]) != self.root:
+                _skip(
+                    path,
+                    f"links outside the corpus folder (to {printable(target)}); "
+                    "only links into the corpus folder are followed",
+                )
+                return
+        if stat.S_ISDIR(info.st_mode):
+            (self.linked_folders if is_link else self.real_folders).append(path)
+        else:
+            self.files.append(path)  # load_document reads regular files only, and says why
+
+
+def load_corpus(
+    corpus_dir: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Iterator[SourceDocument]:
     """Every readable document under ``corpus_dir``, recursively, in a stable order.
 
     Paths are given as ``corpus_dir`` joined with the file's relative path, so a citation's
-    ``source`` opens from the same working directory the corpus was named from.
+    ``source`` opens from the same working directory the corpus was named from. Hidden files and
+    folders (a name starting with ``.``, ``.git`` among them) are left out with a debug line, as a
+    ``.git`` folder alone holds thousands; every other entry that is not read gets a warning.
     """
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {str(corpus_dir)!r} does not exist")
-    for path in sorted(p for p in corpus_dir.rglob("*") if not p.is_dir()):
-        if path.name.startswith("."):
-            continue
+    for path in _CorpusWalk(corpus_dir).run():
         try:
-            yield load_document(path)
+            yield load_document(path, max_file_bytes=max_file_bytes)
         except UnreadableFile as reason:
-            logger.warning("skipping %s: %s", path, reason)
+            _skip(path, str(reason))
 
 
 def corpus_fingerprint(corpus_dir: Path) -> frozenset[tuple[str, int, int]]:
-    """Name, size and modification time of every corpus file: cheap to take (no file is read),
-    and it changes whenever a file is added, removed, edited or replaced."""
+    """Name, size and modification time of every visible corpus file: cheap to take (no file
+    is read, no warning is logged) and different whenever a file is added, removed, edited or
+    replaced, so a server can look every few seconds."""
     fingerprint = set()
-    for path in corpus_dir.rglob("*"):
-        try:
-            status = path.stat()
-        except OSError:
-            continue
-        fingerprint.add((str(path), status.st_size, status.st_mtime_ns))
+    for folder, folders, files in os.walk(corpus_dir, followlinks=True):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in files:
+            if name.startswith("."):
+                continue
+            try:
+                status = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            fingerprint.add((os.path.join(folder, name), status.st_size, status.st_mtime_ns))
     return frozenset(fingerprint)
