@@ -8,6 +8,10 @@ for tests. Programs call the answer endpoint with::
 and get ``{"text": ..., "refused": ..., "citations": [...]}``. Optional arguments: ``k`` (passages),
 ``answerer`` (one the page offers) and ``history`` (earlier ``[question, answer]`` pairs). Over
 plain HTTP, POST ``{"data": [question, null, null, null]}`` to ``/gradio_api/call/ask``.
+
+What a client sends is checked before it is used: a bad argument gets one sentence saying what is
+expected, request bodies over ``MAX_REQUEST_BYTES`` are refused with 413 before they are parsed,
+votes take only what the page sends, and with a login, failed logins are throttled per address.
 """
 
 from __future__ import annotations
@@ -16,15 +20,27 @@ import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no calls home
 
+import hmac
+import ipaddress
 import json
 import logging
+import math
+import sys
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant import Answer, Assistant, Settings
 from assistant.app_render import CSS, JS, answer_message, sources_panel, user_message
@@ -42,6 +58,8 @@ EXAMPLES = [
 MAX_K = 10  # the slider's end, unless the settings ask for more
 CONCURRENCY = 2  # two cores: one answer at a time per core
 FEEDBACK_FILE = "feedback.jsonl"
+FEEDBACK_TEXT_CHARS = 4000  # of each string a vote stores: enough to read, bounded per line
+MAX_REQUEST_BYTES = 1_000_000  # a question is 2,000 characters at most; history fits in the rest
 THEME = gr.themes.Soft(
     primary_hue="amber",
     neutral_hue="slate",
@@ -60,42 +78,104 @@ class _Bots:
         self._lock = threading.Lock()
         self.max_k = max(MAX_K, settings.k)
 
-    def get(self, k: int | float | None, answerer: str | None) -> Assistant:
-        k = self.base.settings.k if k is None else int(k)
+    def get(self, k: Any, answerer: Any) -> Assistant:
+        """The assistant for these settings (None means the default), or a refusal saying what
+        is allowed: a client may send anything (the slider sends whole floats such as 3.0)."""
+        if k is None:
+            k = self.base.settings.k
+        whole = (isinstance(k, int) and not isinstance(k, bool)) or (
+            isinstance(k, float) and k.is_integer()
+        )
+        if not whole or not 1 <= k <= self.max_k:
+            raise _refused(f"k (passages) must be a whole number between 1 and {self.max_k}.")
+        k = int(k)
         answerer = answerer or self.base.settings.answerer
-        if not 1 <= k <= self.max_k:
-            raise gr.Error(f"k must be between 1 and {self.max_k}, got {k}")
-        if answerer not in self.answerers:
-            raise gr.Error(f"answerer must be one of {', '.join(self.answerers)}")
+        if not isinstance(answerer, str) or answerer not in self.answerers:
+            raise _refused(f"answerer must be one of: {', '.join(self.answerers)}.")
         with self._lock:
             if (k, answerer) not in self._cache:
                 self._cache[k, answerer] = self.base.with_settings(k=k, answerer=answerer)
             return self._cache[k, answerer]
 
 
+def _refused(message: str) -> gr.Error:
+    """A client's mistake, shown as the sentence given: no traceback in the server's log, since
+    nothing went wrong on our side."""
+    return gr.Error(message, print_exception=False)
+
+
+def _capped(value: Any) -> Any:
+    """``value`` with every string in it cut to ``FEEDBACK_TEXT_CHARS``, so what a vote writes
+    stays small whatever a client asked."""
+    if isinstance(value, str):
+        return value[:FEEDBACK_TEXT_CHARS]
+    if isinstance(value, dict):
+        return {key: _capped(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_capped(item) for item in value]
+    return value
+
+
 class _Feedback:
-    """Votes on answers, one JSON object a line, so bad answers can become eval cases."""
+    """Votes on answers, one JSON object a line, so bad answers can become eval cases.
+
+    One vote per answer counts: a later vote on the same answer replaces the earlier one (a
+    reader who changes their mind means the last click), and taking a vote back removes it, so
+    the file holds at most one line per answer. Every stored string is capped
+    (``FEEDBACK_TEXT_CHARS``).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._recorded: set[str] = set()  # answers (made by this process) with a line in the file
 
-    def add(self, turn: dict[str, Any], vote: str) -> None:
-        record = {
-            "question": turn["question"],
-            "answer": turn["answer"]["text"],
-            "refused": turn["answer"]["refused"],
-            "citations": turn["answer"]["citations"],
-            "vote": vote,
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
-            "k": turn["k"],
-            "answerer": turn["answerer"],
-        }
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+    def record(self, turn: dict[str, Any], vote: str | None) -> None:
+        """Store ``vote`` ("up" or "down") on the turn's answer; None takes a vote back."""
+        answer_id = turn["id"]
         with self._lock:
+            if answer_id in self._recorded:
+                self._drop(answer_id)
+            if vote is None:
+                return
+            record = {
+                "answer_id": answer_id,
+                "question": turn["question"],
+                "answer": turn["answer"]["text"],
+                "refused": turn["answer"]["refused"],
+                "citations": turn["answer"]["citations"],
+                "vote": vote,
+                "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                "k": turn["k"],
+                "answerer": turn["answerer"],
+            }
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as file:
-                file.write(line)
+                file.write(json.dumps(_capped(record), ensure_ascii=False) + "\n")
+            self._recorded.add(answer_id)
+
+    def _drop(self, answer_id: str) -> None:
+        """Rewrite the file without the line of ``answer_id`` (atomically: a reader sees the old
+        file or the new one, never half of one)."""
+        if not self.path.exists():  # removed by hand meanwhile: nothing to drop
+            self._recorded.discard(answer_id)
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if f'"answer_id": "{answer_id}"' not in line]
+        rewritten = self.path.with_name(self.path.name + ".tmp")
+        rewritten.write_text("".join(kept), encoding="utf-8")
+        rewritten.replace(self.path)
+        self._recorded.discard(answer_id)
+
+
+def _turn_at(turns: list[dict[str, Any]], index: Any) -> dict[str, Any] | None:
+    """The turn a chat message belongs to (two messages a turn), or None when ``index`` (sent by
+    the client) names no message of this conversation."""
+    if isinstance(index, list | tuple) and index:
+        index = index[0]
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index // 2 < len(turns):
+        return None
+    return turns[index // 2]
 
 
 def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -136,6 +216,7 @@ def build_app(bot: Assistant) -> gr.Blocks:
             yield question, _messages(turns), empty_panel, turns
             raise gr.Error(f"The assistant could not answer: {error}") from error
         turn = {
+            "id": uuid.uuid4().hex,
             "question": question,
             "answer": answer.to_dict(),
             "k": chosen.settings.k,
@@ -145,20 +226,24 @@ def build_app(bot: Assistant) -> gr.Blocks:
         yield "", _messages(turns), sources_panel(question, turn["answer"], bot.source_text), turns
 
     def show_sources(turns: list[dict[str, Any]], event: gr.SelectData) -> str:
-        index = event.index if isinstance(event.index, int) else event.index[0]
-        if not 0 <= index // 2 < len(turns):
+        turn = _turn_at(turns, event.index)
+        if turn is None:
             return gr.skip()
-        turn = turns[index // 2]
         return sources_panel(turn["question"], turn["answer"], bot.source_text)
 
     def vote(turns: list[dict[str, Any]], event: gr.LikeData) -> None:
-        index = event.index if isinstance(event.index, int) else event.index[0]
-        if not 0 <= index // 2 < len(turns) or event.liked is None:
+        """A thumb on an answer: the page sends True (up), False (down), or "" when a thumb is
+        clicked off again; anything else is refused, not written."""
+        turn = _turn_at(turns, event.index)
+        if turn is None:
             return
-        liked = event.liked  # True, False, or "" when a thumb is clicked off again
-        choice = "up" if liked is True else "down" if liked is False else str(liked) or "cleared"
-        feedback.add(turns[index // 2], choice)
-        gr.Info("Thanks: your vote was recorded.", duration=2)
+        if isinstance(event.liked, bool):
+            feedback.record(turn, "up" if event.liked else "down")
+            gr.Info("Thanks: your vote was recorded.", duration=2)
+        elif event.liked == "":
+            feedback.record(turn, None)
+        else:
+            raise _refused('A vote is a like or a dislike (true or false), or "" to take it back.')
 
     def clear() -> tuple:
         return [], [], empty_panel, ""
@@ -172,12 +257,17 @@ def build_app(bot: Assistant) -> gr.Blocks:
         """Answer a question from the documents.
 
         Returns {"text", "refused", "citations": [{"n", "source", "start", "end", "quote",
-        "score"}]}; `history` is an optional list of earlier [question, answer] pairs.
+        "score"}], "closest"}. `k` is a whole number of passages from 1 to the page's maximum;
+        `history` is an optional list of earlier [question, answer] pairs of strings, of which
+        the last 10 are used, each answer cut to 4,000 characters.
         """
-        if not (question or "").strip():
-            raise gr.Error("The question is empty.")
-        pairs = [(str(q), str(a)) for q, a in (history or [])]
-        return bots.get(k, answerer).ask(question, pairs).to_dict()
+        chosen = bots.get(k, answerer)
+        try:
+            question = chosen._checked(question)
+            pairs = chosen._checked_history(history)
+        except (TypeError, ValueError) as error:
+            raise _refused(str(error)) from None
+        return chosen.ask(question, pairs).to_dict()
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
         turns = gr.State([])
@@ -259,13 +349,181 @@ def build_app(bot: Assistant) -> gr.Blocks:
     return demo
 
 
-def _auth(value: str | None) -> tuple[str, str] | None:
+def _login_check(value: str | None) -> Callable[[str, str], bool] | None:
+    """Gradio's login check for ``ASSISTANT_AUTH`` (``user:password``), comparing in constant
+    time so that response times do not tell how much of a guess was right."""
     if not value:
         return None
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
         raise ValueError("ASSISTANT_AUTH must look like user:password")
-    return user, password
+    expected_user, expected_password = user.encode(), password.encode()
+
+    def check(username: str, given_password: str) -> bool:
+        user_matches = hmac.compare_digest(username.encode(), expected_user)
+        password_matches = hmac.compare_digest(given_password.encode(), expected_password)
+        return user_matches and password_matches
+
+    return check
+
+
+class _BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the limit of {limit:,} bytes.")
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413 before they are parsed.
+
+    Gradio reads a whole body into memory before looking at it, so without a limit one request
+    can make the server hold any amount. A declared ``Content-Length`` over the limit is refused
+    at once; a body sent in chunks without one is counted as it arrives, and refused (through
+    the app's own error handling, which turns the exception into the 413) once past the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            refusal = _BodyTooLarge(self.max_bytes)
+            response = JSONResponse({"detail": refusal.detail}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+    locked_until: float = 0.0
+
+
+class LoginThrottle:
+    """Failed logins per client address, so a password cannot be guessed at speed.
+
+    After ``allowed_failures`` tries without a success, every try from that address is refused
+    for ``first_lockout`` seconds, the lockout doubling with each further failure up to
+    ``max_lockout``; the right password is refused too while locked out, or a guesser would
+    learn it was right. A success clears the count, and so do ``forget_after`` quiet seconds.
+    A try counts as failed from the moment it starts, so a burst of simultaneous tries cannot
+    slip past the count before the first answer. Used from the server's event loop only.
+    """
+
+    max_clients = 10_000  # addresses remembered at most; the oldest are forgotten first
+
+    def __init__(
+        self,
+        allowed_failures: int = 5,
+        first_lockout: float = 30.0,
+        max_lockout: float = 900.0,
+        forget_after: float = 3600.0,
+    ) -> None:
+        self.allowed_failures = allowed_failures
+        self.first_lockout = first_lockout
+        self.max_lockout = max_lockout
+        self.forget_after = forget_after
+        self._clients: dict[str, _Failures] = {}
+
+    def attempt(self, client: str) -> float:
+        """Seconds ``client`` must wait (the try is refused), or 0 with the try counted."""
+        now = time.monotonic()
+        failures = self._clients.pop(client, None) or _Failures()
+        if now - failures.last > self.forget_after:
+            failures = _Failures()
+        self._clients[client] = failures  # the most recent last, for forgetting the oldest
+        if len(self._clients) > self.max_clients:
+            del self._clients[next(iter(self._clients))]
+        if failures.locked_until > now:
+            return failures.locked_until - now
+        failures.count += 1
+        failures.last = now
+        if failures.count >= self.allowed_failures:
+            doublings = failures.count - self.allowed_failures
+            lockout = min(self.first_lockout * 2 ** min(doublings, 32), self.max_lockout)
+            failures.locked_until = now + lockout
+        return 0.0
+
+    def succeeded(self, client: str) -> None:
+        self._clients.pop(client, None)
+
+
+class ThrottledLogin:
+    """ASGI middleware putting a ``LoginThrottle`` in front of Gradio's ``POST /login``.
+
+    Gradio's login check is given only the user name and password, not who sent them, so the
+    throttle sits here, where the client's address is known; a locked-out client gets 429 with
+    ``Retry-After`` before its password is looked at. Gradio answers a good login with 200.
+    """
+
+    def __init__(self, app: ASGIApp, throttle: LoginThrottle) -> None:
+        self.app = app
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        is_login = scope["type"] == "http" and scope["method"] == "POST"
+        if not is_login or not scope["path"].rstrip("/").endswith("/login"):
+            await self.app(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        wait = self.throttle.attempt(client)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            response = JSONResponse(
+                {"detail": f"Too many failed logins: try again in {seconds} seconds."},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
+            await response(scope, receive, send)
+            return
+        status = 0
+
+        async def noted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, noted)
+        if status == 200:
+            self.throttle.succeeded(client)
+
+
+def exposure_warning(host: str, auth: str | None) -> str | None:
+    """What to warn about when the page is served beyond this machine without a login, or None.
+
+    Any address but loopback can be reached from elsewhere (``0.0.0.0`` from everywhere); the
+    assistant then answers, and writes feedback for, whoever finds it.
+    """
+    if auth or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name: it may be reachable from elsewhere
+        pass
+    return (
+        f"serving on {host} without a login: anyone who can reach this address can use the "
+        "assistant and write to its feedback file; set ASSISTANT_AUTH=user:password to require "
+        "a login, or serve on 127.0.0.1"
+    )
 
 
 def launch(
@@ -274,13 +532,26 @@ def launch(
     port: int = 7860,
     auth: str | None = None,
     block: bool = True,
+    login_throttle: LoginThrottle | None = None,
 ) -> None:
-    """Start the server with the page's theme, CSS and script; never a public share link."""
+    """Start the server with the page's theme, CSS and script; never a public share link.
+
+    Request bodies are limited to ``MAX_REQUEST_BYTES``; with ``auth``, failed logins are
+    throttled per client address (``login_throttle``, by default ``LoginThrottle()``). Serving
+    beyond loopback without ``auth`` is warned about in the log and on stderr.
+    """
+    warning = exposure_warning(host, auth)
+    if warning:
+        logger.warning(warning)
+        print(f"WARNING: {warning}", file=sys.stderr)
+    middleware = [Middleware(BodyLimit, max_bytes=MAX_REQUEST_BYTES)]
+    if auth:
+        middleware.append(Middleware(ThrottledLogin, throttle=login_throttle or LoginThrottle()))
     demo.launch(
         server_name=host,
         server_port=port,
         share=False,
-        auth=_auth(auth),
+        auth=_login_check(auth),
         auth_message="This assistant requires a login." if auth else None,
         prevent_thread_lock=not block,
         show_error=True,
@@ -290,6 +561,7 @@ def launch(
         js=JS,
         ssr_mode=False,
         quiet=not block,
+        app_kwargs={"middleware": middleware},
     )
 
 

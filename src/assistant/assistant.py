@@ -31,6 +31,8 @@ from assistant.text import question_query, spelling_words
 logger = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
+MAX_HISTORY_TURNS = 10  # earlier turns a question is answered with; older ones are dropped
+MAX_HISTORY_ANSWER_CHARS = 4000  # of each earlier answer kept
 RECHECK_SECONDS = 2.0
 WATCH_SECONDS = 2.0
 SHARED_SETTINGS = (
@@ -273,25 +275,29 @@ class Assistant:
                 self._built = (loaded, retriever, chain)
             return self._built[1], self._built[2]
 
-    def retrieve(self, question: str, history: History = ()) -> list[Document]:
+    def retrieve(self, question: str, history: History | None = ()) -> list[Document]:
         """The ranked chunks an answer to ``question`` is drawn from."""
         question = self._checked(question)
+        history = self._checked_history(history)
         if len(question) > self.settings.max_question_chars:
             raise ValueError(self._too_long(question).text)
         return self.retriever.invoke(
             self._retrieval_query({"question": question, "history": history})
         )
 
-    def ask(self, question: str, history: History = ()) -> Answer:
-        """Answer ``question``; ``history`` holds earlier (question, answer) turns."""
+    def ask(self, question: str, history: History | None = ()) -> Answer:
+        """Answer ``question``; ``history`` holds earlier (question, answer) turns (see
+        ``_checked_history`` for its shape and limits)."""
         question = self._checked(question)
+        history = self._checked_history(history)
         if len(question) > self.settings.max_question_chars:
             return self._too_long(question)
-        return self.chain.invoke({"question": question, "history": list(history)})
+        return self.chain.invoke({"question": question, "history": history})
 
-    def stream_answers(self, question: str, history: History = ()) -> Iterator[Answer]:
+    def stream_answers(self, question: str, history: History | None = ()) -> Iterator[Answer]:
         """Answers whose text grows as it is produced; the last is complete, with citations."""
         question = self._checked(question)
+        history = self._checked_history(history)
         if len(question) > self.settings.max_question_chars or self.llm is None:
             final = self.ask(question, history)
             words = re.findall(r"\S+\s*", final.text)
@@ -321,11 +327,50 @@ class Assistant:
 
     @staticmethod
     def _checked(question: str) -> str:
+        """The question stripped, or a one-sentence error a caller of the API can act on."""
         if not isinstance(question, str):
-            raise TypeError(f"a question is a string, not {type(question).__name__}")
+            raise TypeError(f"the question must be a string of text, not {type(question).__name__}")
         if not question.strip():
             raise ValueError("the question is empty: ask something about the documents")
         return question.strip()
+
+    def _checked_history(self, history: History | None) -> list[tuple[str, str]]:
+        """Earlier turns as (question, answer) string pairs; None means no history.
+
+        Only the last ``MAX_HISTORY_TURNS`` turns are used, each question cut to
+        ``max_question_chars`` and each answer to ``MAX_HISTORY_ANSWER_CHARS``: follow-ups lean
+        on the turn before, and an LLM is sent the history, so older or longer text would only
+        cost time and prompt space.  Anything else is refused with a sentence saying what is
+        expected, not a Python message from deep inside the pipeline.
+        """
+        if history is None:
+            return []
+        if not isinstance(history, list | tuple):
+            raise TypeError(
+                "history must be a list of earlier (question, answer) pairs of strings, "
+                f"not {type(history).__name__}"
+            )
+        first = max(len(history) - MAX_HISTORY_TURNS, 0)
+        pairs = []
+        for number, turn in enumerate(history[first:], start=first + 1):
+            if not (
+                isinstance(turn, list | tuple)
+                and len(turn) == 2
+                and all(isinstance(text, str) for text in turn)
+            ):
+                shape = f"a {type(turn).__name__}"
+                if isinstance(turn, list | tuple):
+                    kinds = " and ".join(type(item).__name__ for item in turn)
+                    shape += f" of {kinds}" if len(turn) == 2 else f" of {len(turn)} item(s)"
+                raise TypeError(
+                    "each history turn must be a (question, answer) pair of strings, "
+                    f"but turn {number} is {shape}"
+                )
+            asked, answered = turn
+            pairs.append(
+                (asked[: self.settings.max_question_chars], answered[:MAX_HISTORY_ANSWER_CHARS])
+            )
+        return pairs
 
     def _too_long(self, question: str) -> Answer:
         return Answer(
