@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install install-dev wordnet chromium lint bench clean
+.PHONY: run test install install-dev wordnet chromium strace lint bench clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -45,11 +45,18 @@ chromium:
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	  else echo "chromium is missing and this user cannot install it"; fi; }
 
+# The no-outbound test traces the CLI's network calls with Debian's strace; install it likewise.
+strace:
+	@command -v strace >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends strace >/dev/null; \
+	  else echo "strace is missing and this user cannot install it"; fi; }
+
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-test: install-dev chromium lint
+test: install-dev chromium strace lint
 	$(BIN)/pytest -q
 	$(BIN)/assistant eval --set golden --set dev --set heldout --json $(VENV)/eval-report.json --markdown evals/report.md
 

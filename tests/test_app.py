@@ -123,7 +123,6 @@ def test_launch_binds_loopback_without_share(monkeypatch, bot):
     app.serve(bot.settings)
     assert seen["server_name"] == "127.0.0.1" and seen["server_port"] == 7860
     assert seen["share"] is False and seen["auth"] is None
-    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
 
 
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script> & [1](javascript:alert(3))'

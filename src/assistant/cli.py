@@ -47,6 +47,14 @@ def _assistant(context: click.Context, build_index: bool = True):
     return Assistant(context.obj, build_index=build_index)
 
 
+def _tell_where_questions_go(settings: Settings) -> None:
+    """Say on stderr, before anything is asked, when questions and documents leave this machine."""
+    from assistant.answer.llm import remote_notice
+
+    if notice := remote_notice(settings):
+        click.echo(notice, err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--corpus-dir", type=click.Path(path_type=Path), help="Documents to answer from.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index is kept.")
@@ -87,6 +95,7 @@ def ingest(context: click.Context, rebuild: bool) -> None:
 @_friendly_errors
 def ask(context: click.Context, question: str, as_json: bool) -> None:
     """Answer one QUESTION with citations."""
+    _tell_where_questions_go(context.obj)
     answer = _assistant(context).ask(question)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -108,6 +117,7 @@ def ask(context: click.Context, question: str, as_json: bool) -> None:
 @_friendly_errors
 def chat(context: click.Context) -> None:
     """A conversation in the terminal (an empty line or Ctrl-D ends it)."""
+    _tell_where_questions_go(context.obj)
     bot = _assistant(context)
     history: list[tuple[str, str]] = []
     click.echo("Ask about the documents. An empty line or Ctrl-D ends the conversation.")
@@ -139,6 +149,7 @@ def serve(context: click.Context, host: str, port: int) -> None:
     """Start the chat page (and its /ask API)."""
     from assistant.app import serve as serve_page
 
+    _tell_where_questions_go(context.obj)
     serve_page(context.obj, host=host, port=port)
 
 

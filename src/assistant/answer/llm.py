@@ -3,11 +3,17 @@
 The model sees numbered sources fenced as quoted data (so instructions inside a document are
 not obeyed) and must put [n] markers on every sentence.  Its reply is then checked: a sentence
 whose marker is missing or points at no source is flagged in the text, never passed off as cited.
+
+Questions and passages go only to an endpoint the user named (``llm_base_url``) or to Ollama on
+this machine; ``remote_notice`` is the line that tells the user when they leave it.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterator, Sequence
+from urllib.parse import urlsplit
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -17,6 +23,8 @@ from assistant.answer.compose import REFUSAL
 from assistant.answer.types import MARKER, Answer, Citation
 from assistant.config import Settings
 
+BACKENDS = ("ollama", "openai")
+LOCAL_OLLAMA_URL = "http://127.0.0.1:11434"  # Ollama's own default
 NOT_FOUND = "NOT_IN_DOCUMENTS"
 UNCITED_FLAG = "[no source]"
 SYSTEM_PROMPT = f"""You answer questions about a document collection, using only the numbered \
@@ -26,33 +34,96 @@ sentences and end every sentence with the marker of the source that supports it,
 [2]. If the sources do not answer the question, reply with exactly {NOT_FOUND} and nothing else."""
 
 
-def chat_model_from_settings(settings: Settings) -> BaseChatModel:
-    """``ollama:<model>`` or ``openai:<model>`` (with ``llm_base_url``) as a chat model."""
+def answerer_endpoint(settings: Settings) -> str | None:
+    """The URL an LLM answerer sends questions and document passages to; None when extractive.
+
+    Only a URL the user named is used, so documents never go anywhere by default: ``openai:``
+    without ``llm_base_url`` is an error (its library would pick api.openai.com), and
+    ``ollama:`` means Ollama on this machine (not whatever ``OLLAMA_HOST`` says).
+    """
+    if settings.answerer == "extractive":
+        return None
     backend, _, model = settings.answerer.partition(":")
     if not model:
         raise ValueError(
             f"answerer {settings.answerer!r} is not 'extractive', 'ollama:<model>' or "
             "'openai:<model>'"
         )
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown answerer backend {backend!r}: use 'ollama' or 'openai'")
+    if settings.llm_base_url:
+        _host(settings.llm_base_url)
+        return settings.llm_base_url
+    if backend == "ollama":
+        return LOCAL_OLLAMA_URL
+    raise ValueError(
+        f"the {backend} answerer sends questions and document passages only to a server you name: "
+        "set ASSISTANT_LLM_BASE_URL (or llm_base_url), e.g. http://127.0.0.1:8000/v1"
+    )
+
+
+def _host(url: str) -> str:
+    """The host a URL names (a bare ``host:port``, as Ollama accepts, counts as http)."""
+    host = urlsplit(url if "://" in url else f"http://{url}").hostname
+    if not host:
+        raise ValueError(f"the LLM base URL {url!r} names no host, e.g. http://127.0.0.1:8000/v1")
+    return host
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    host = _host(url)
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def remote_notice(settings: Settings) -> str | None:
+    """One line telling the user where their questions and documents go, or None when they stay
+    on this machine (the extractive answerer, or an LLM on loopback).
+
+    The CLI prints it to stderr when ``ask``, ``chat`` and ``serve`` start and the page shows
+    it, so nobody sends documents off the machine without being told. Raises ``ValueError``
+    (one sentence) for an answerer that names no usable endpoint.
+    """
+    endpoint = answerer_endpoint(settings)
+    if endpoint is None or is_loopback(endpoint):
+        return None
+    backend = settings.answerer.partition(":")[0]
+    shown = re.sub(r"(?<=://)[^/@]*@", "", endpoint)  # a password in the URL is not shown
+    return f"Questions and document passages will be sent to {shown} ({backend})."
+
+
+def chat_model_from_settings(settings: Settings) -> BaseChatModel:
+    """``ollama:<model>`` (Ollama on this machine unless ``llm_base_url`` names another) or
+    ``openai:<model>`` (only with ``llm_base_url``) as a chat model."""
+    endpoint = answerer_endpoint(settings)
+    if endpoint is None:
+        raise ValueError("the extractive answerer needs no chat model")
+    backend, _, model = settings.answerer.partition(":")
     try:
         if backend == "ollama":
             from langchain_ollama import ChatOllama
 
-            return ChatOllama(model=model, base_url=settings.llm_base_url, temperature=0)
-        if backend == "openai":
-            from langchain_openai import ChatOpenAI
+            return ChatOllama(model=model, base_url=endpoint, temperature=0)
+        from langchain_openai import ChatOpenAI
 
-            return ChatOpenAI(
-                model=model,
-                base_url=settings.llm_base_url,
-                api_key=settings.llm_api_key or "not-needed",
-                temperature=0,
-            )
+        return ChatOpenAI(
+            model=model,
+            base_url=endpoint,
+            api_key=settings.llm_api_key or "not-needed",
+            temperature=0,
+        )
     except ImportError as error:
         raise ValueError(
             f"the {backend} answerer needs an extra: pip install 'assistant[{backend}]'"
         ) from error
-    raise ValueError(f"unknown answerer backend {backend!r}: use 'ollama' or 'openai'")
 
 
 def build_messages(
