@@ -21,6 +21,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no calls home
 
 import hmac
+import html
 import ipaddress
 import json
 import logging
@@ -43,6 +44,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant import Answer, Assistant, Settings
+from assistant.answer.llm import remote_notice
 from assistant.app_render import CSS, JS, answer_message, sources_panel, user_message
 
 logger = logging.getLogger(__name__)
@@ -271,10 +273,12 @@ def build_app(bot: Assistant) -> gr.Blocks:
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
         turns = gr.State([])
+        notice = remote_notice(bot.settings)  # documents leave the machine: say so, up front
         gr.HTML(
             f"<h1>{TITLE}</h1><p>Answers quote the documents word for word. Each "
             '<span class="cite">[n]</span> is tied to its passage, highlighted in context in the '
-            "sources panel; click a marker or a message to see it.</p>",
+            "sources panel; click a marker or a message to see it.</p>"
+            + (f'<p class="remote-notice">{html.escape(notice)}</p>' if notice else ""),
             elem_classes="app-header",
             js_on_load=None,
         )
@@ -568,4 +572,5 @@ def launch(
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Load the assistant once and serve the page until interrupted."""
     bot = Assistant(settings)
+    bot.watch_corpus()  # a changed corpus is re-indexed in the background, under the lock
     launch(build_app(bot), host=host, port=port, auth=settings.auth, block=True)

@@ -114,7 +114,10 @@ class Assistant:
         re-embedded."""
         if self.index.generation is not None:
             self.index.verify()
-            if self.index.is_current(list(load_corpus(self.settings.corpus_dir))):
+            corpus = load_corpus(
+                self.settings.corpus_dir, max_file_bytes=self.settings.max_file_bytes
+            )
+            if self.index.is_current(list(corpus)):
                 self._load(wait=True)
                 return None
         return self.ingest()

@@ -50,6 +50,7 @@ BATCH = 256
 RETIRED_KEPT_SECONDS = 600.0
 PROGRESS_EVERY_SECONDS = 10.0
 LOCK_FILE = ".ingest.lock"
+CHECK_ATTEMPTS, CHECK_PAUSE_SECONDS = 4, 0.5  # damage persists; a file being rewritten does not
 SEGMENT_FOLDER = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # Chroma's, by uuid
 
 
@@ -283,7 +284,14 @@ class Index:
                 names,
             ).fetchall()
         for (folder,) in folders:
-            check_hnsw_folder(self.settings.index_dir / folder)
+            for attempt in range(CHECK_ATTEMPTS):
+                try:  # another process's Chroma may be rewriting these files this very moment
+                    check_hnsw_folder(self.settings.index_dir / folder)
+                    break
+                except (OSError, ValueError):
+                    if attempt == CHECK_ATTEMPTS - 1:
+                        raise
+                    time.sleep(CHECK_PAUSE_SECONDS)
 
     # -- building -------------------------------------------------------------------------
 
@@ -324,7 +332,9 @@ class Index:
         """
         with writer_lock(self.settings.index_dir):
             aside = self._set_aside() if rebuild else None
-            documents = list(load_corpus(self.settings.corpus_dir))
+            documents = list(
+                load_corpus(self.settings.corpus_dir, max_file_bytes=self.settings.max_file_bytes)
+            )
             if not documents:
                 raise IndexUnavailable(
                     f"no readable documents in {self.settings.corpus_dir}: add .txt, .md, "
@@ -543,10 +553,10 @@ class Index:
 def check_hnsw_folder(folder: Path) -> None:
     """Raise ``ValueError`` when the HNSW files in ``folder`` disagree with their header.
 
-    The header (format 1 of Chroma's hnswlib) holds the capacity and the bytes per element;
-    ``data_level0.bin`` must hold exactly capacity x element bytes and ``length.bin`` four bytes
-    per element.  A folder Chroma has not written yet is fine; a header of another format is
-    not judged.
+    The header (format 1 of Chroma's hnswlib) holds the capacity, the element count and the
+    bytes per element; ``data_level0.bin`` holds between count and capacity elements (Chroma
+    writes either), ``length.bin`` four bytes for each.  A folder Chroma has not written yet is
+    fine; a header of another format is not judged.
     """
     header_file = folder / "header.bin"
     if not folder.exists() or not header_file.exists():
@@ -559,11 +569,11 @@ def check_hnsw_folder(folder: Path) -> None:
     if len(header) != 100:
         raise ValueError(f"{header_file} holds {len(header)} bytes, not 100")
     _, capacity, count, element_bytes = (int(n) for n in np.frombuffer(header[4:36], dtype="<u8"))
-    expected = {"data_level0.bin": capacity * element_bytes, "length.bin": 4 * capacity}
     if count > capacity:
         raise ValueError(f"{header_file} counts more elements than it has room for")
-    for name, size in expected.items():
-        if not (folder / name).exists() or (folder / name).stat().st_size != size:
+    for name, each in (("data_level0.bin", element_bytes), ("length.bin", 4)):
+        size = (folder / name).stat().st_size if (folder / name).exists() else -1
+        if not count * each <= size <= capacity * each:
             raise ValueError(f"{folder / name} does not match its header")
 
 

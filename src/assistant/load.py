@@ -333,7 +333,7 @@ def corpus_fingerprint(corpus_dir: Path) -> frozenset[tuple[str, int, int]]:
     is read, no warning is logged) and different whenever a file is added, removed, edited or
     replaced, so a server can look every few seconds."""
     fingerprint = set()
-    for folder, folders, files in os.walk(corpus_dir, followlinks=True):
+    for folder, folders, files in os.walk(corpus_dir):
         folders[:] = [name for name in folders if not name.startswith(".")]
         for name in files:
             if name.startswith("."):
