@@ -105,33 +105,6 @@ def test_an_interrupted_ingest_leaves_the_previous_index_answering(
     assert "Third Affiliated Hospital" in shown(answer.ask("Which hospital will run the trial?"))
 
 
-def test_a_killed_ingest_process_leaves_the_previous_index_answering(
-    tmp_path, small_corpus, embeddings
-):
-    settings = settings_for(tmp_path, small_corpus)
-    before = Assistant(settings, embeddings=embeddings).index.generation
-    for i in range(150):
-        (small_corpus / f"bulk-{i}.txt").write_text(
-            f"Bulk document {i}. " + "Filler sentence about nothing in particular. " * 30
-        )
-    env = {
-        "ASSISTANT_CORPUS_DIR": str(small_corpus),
-        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "ingest"],
-        env={**__import__("os").environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(8)
-    process.kill()
-    process.wait()
-    assert Index(settings, embeddings).generation == before
-    bot = Assistant(settings, embeddings=embeddings, build_index=False)
-    assert "Third Affiliated Hospital" in shown(bot.ask("Which hospital will run the trial?"))
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
