@@ -69,7 +69,7 @@ class Assistant:
     >>> answer.text.startswith("The clinical trial will be conducted at the Third Affiliated")
     True
     >>> c = answer.citations[0]
-    >>> open(c.source, encoding="utf-8").read()[c.start : c.end] == c.quote
+    >>> bot.source_text(c.source)[c.start : c.end] == c.quote  # the text as indexed
     True
     >>> refusal = bot.ask("Who is the CEO of XellSmart?")
     >>> refusal.refused, len(refusal.closest) > 0  # the passages that came closest, not cited
