@@ -22,15 +22,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant import Assistant
-from assistant.app import (
-    FEEDBACK_FILE,
-    FEEDBACK_TEXT_CHARS,
-    MAX_REQUEST_BYTES,
-    LoginThrottle,
-    build_app,
-    exposure_warning,
-    launch,
-)
+from assistant.app import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, build_app, launch
+from assistant.app_guard import MAX_REQUEST_BYTES, LoginThrottle, exposure_warning
 from assistant.assistant import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
 from test_app import HOSPITAL, LOGIN, free_port, start
 

@@ -21,24 +21,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-import shutil
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from assistant.chunk import CHUNKER_VERSION, Span, chunk_document, split_sentences
 from assistant.config import Settings
 from assistant.embed import MODEL_NAME, MODEL_SHA256, MiniLMEmbeddings
+from assistant.index_files import (
+    check_vector_files,
+    forget_client,
+    remove_orphan_segment_folders,
+    set_aside,
+    writer_lock,
+)
 from assistant.load import SourceDocument, load_corpus
 
 logger = logging.getLogger(__name__)
@@ -49,9 +51,6 @@ INDEX_LAYOUT = 3  # bump when collection names or metadata change: older indexes
 BATCH = 256
 RETIRED_KEPT_SECONDS = 600.0
 PROGRESS_EVERY_SECONDS = 10.0
-LOCK_FILE = ".ingest.lock"
-CHECK_ATTEMPTS, CHECK_PAUSE_SECONDS = 4, 0.5  # damage persists; a file being rewritten does not
-SEGMENT_FOLDER = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # Chroma's, by uuid
 
 
 class IndexUnavailable(RuntimeError):
@@ -135,54 +134,6 @@ def make_client(settings: Settings):
         ) from error
 
 
-def forget_client(index_dir: Path) -> None:
-    """Drop this process's cached Chroma system for ``index_dir`` (Chroma keeps one per path,
-    a broken one included), so the path can be opened afresh after its files were moved."""
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    system = SharedSystemClient._identifier_to_system.pop(str(index_dir), None)
-    SharedSystemClient._identifier_to_refcount.pop(str(index_dir), None)
-    if system is not None:
-        try:
-            system.stop()
-        except Exception as error:  # a broken system may not stop cleanly; it is dropped anyway
-            logger.debug("stopping the old Chroma client failed: %s", error)
-
-
-@contextmanager
-def writer_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index's write lock; when another ingest holds it, say so and wait for it."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(index_dir / LOCK_FILE)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        logger.warning("another ingest is writing to %s: waiting for it to finish", index_dir)
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def set_aside(index_dir: Path) -> Path | None:
-    """Move Chroma's files out of ``index_dir`` into a sibling folder (never delete them) and
-    return it; our own files (the lock, the query model, the answerer's cache) stay."""
-    moving = [
-        path
-        for path in index_dir.glob("*")
-        if path.name.startswith("chroma.sqlite3") or SEGMENT_FOLDER.fullmatch(path.name)
-    ]
-    if not moving:
-        return None
-    aside = index_dir.with_name(f"{index_dir.name}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}")
-    aside = aside.with_name(f"{aside.name}-{uuid.uuid4().hex[:4]}") if aside.exists() else aside
-    aside.mkdir()
-    for path in moving:
-        shutil.move(str(path), aside / path.name)
-    return aside
-
-
 class Index:
     """The persisted vectors for one corpus and one set of settings.
 
@@ -256,7 +207,9 @@ class Index:
             return
         try:
             if not self.settings.chroma_host:
-                self._check_vector_files(generation)
+                check_vector_files(
+                    self.settings.index_dir, [self._name(kind, generation) for kind in KINDS]
+                )
             counts = json.loads(manifest.get("counts", "{}"))
             for kind in (*KINDS, TEXTS):
                 collection = self.collection(kind, generation)
@@ -269,29 +222,6 @@ class Index:
                     collection.query(query_embeddings=[list(probe[0])], n_results=1, include=[])
         except Exception as error:
             raise damaged(self.settings, error) from error
-
-    def _check_vector_files(self, generation: str) -> None:
-        """Check the sizes in each HNSW folder against its header before Chroma reads it: a
-        truncated or overwritten file can make Chroma fail deep inside, or never return."""
-        database = self.settings.index_dir / "chroma.sqlite3"
-        names = [self._name(kind, generation) for kind in KINDS]
-        placeholders = ", ".join("?" * len(names))
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-            folders = connection.execute(
-                "SELECT segments.id FROM segments JOIN collections"
-                " ON segments.collection = collections.id"
-                f" WHERE segments.scope = 'VECTOR' AND collections.name IN ({placeholders})",
-                names,
-            ).fetchall()
-        for (folder,) in folders:
-            for attempt in range(CHECK_ATTEMPTS):
-                try:  # another process's Chroma may be rewriting these files this very moment
-                    check_hnsw_folder(self.settings.index_dir / folder)
-                    break
-                except (OSError, ValueError):
-                    if attempt == CHECK_ATTEMPTS - 1:
-                        raise
-                    time.sleep(CHECK_PAUSE_SECONDS)
 
     # -- building -------------------------------------------------------------------------
 
@@ -484,23 +414,7 @@ class Index:
                 }
             )
         if not self.settings.chroma_host:
-            self._remove_orphan_segment_folders()
-
-    def _remove_orphan_segment_folders(self) -> None:
-        database = self.settings.index_dir / "chroma.sqlite3"
-        try:
-            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-                live = {row[0] for row in connection.execute("SELECT id FROM segments")}
-        except sqlite3.Error as error:
-            logger.debug("cannot list Chroma's segments (%s): leaving its folders", error)
-            return
-        for folder in self.settings.index_dir.iterdir():
-            if (
-                folder.is_dir()
-                and SEGMENT_FOLDER.fullmatch(folder.name)
-                and folder.name not in live
-            ):
-                shutil.rmtree(folder, ignore_errors=True)
+            remove_orphan_segment_folders(self.settings.index_dir)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -548,33 +462,6 @@ class Index:
             query_embeddings=[vector], n_results=n, include=["distances"]
         )
         return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
-
-
-def check_hnsw_folder(folder: Path) -> None:
-    """Raise ``ValueError`` when the HNSW files in ``folder`` disagree with their header.
-
-    The header (format 1 of Chroma's hnswlib) holds the capacity, the element count and the
-    bytes per element; ``data_level0.bin`` holds between count and capacity elements (Chroma
-    writes either), ``length.bin`` four bytes for each.  A folder Chroma has not written yet is
-    fine; a header of another format is not judged.
-    """
-    header_file = folder / "header.bin"
-    if not folder.exists() or not header_file.exists():
-        if folder.exists() and any(folder.iterdir()):
-            raise ValueError(f"{header_file} is missing")
-        return
-    header = header_file.read_bytes()
-    if len(header) < 4 or int.from_bytes(header[:4], "little") != 1:
-        raise ValueError(f"{header_file} is not an HNSW header")
-    if len(header) != 100:
-        raise ValueError(f"{header_file} holds {len(header)} bytes, not 100")
-    _, capacity, count, element_bytes = (int(n) for n in np.frombuffer(header[4:36], dtype="<u8"))
-    if count > capacity:
-        raise ValueError(f"{header_file} counts more elements than it has room for")
-    for name, each in (("data_level0.bin", element_bytes), ("length.bin", 4)):
-        size = (folder / name).stat().st_size if (folder / name).exists() else -1
-        if not count * each <= size <= capacity * each:
-            raise ValueError(f"{folder / name} does not match its header")
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
