@@ -9,6 +9,7 @@ login attempts.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -324,3 +325,38 @@ def test_launch_warns_in_the_log_and_on_stderr(monkeypatch, capsys, caplog):
     launch(gr.Blocks(), host="0.0.0.0", block=False)
     assert "ASSISTANT_AUTH" in capsys.readouterr().err
     assert any("ASSISTANT_AUTH" in record.getMessage() for record in caplog.records)
+
+
+def test_two_servers_sharing_the_feedback_file_lose_no_vote(tmp_path):
+    """Two page processes on one data folder: each has its own ``_Feedback``; votes changed
+    in one (a rewrite of the file) must not drop the other's lines."""
+    from assistant.app import _Feedback
+
+    path = tmp_path / FEEDBACK_FILE
+    servers = [_Feedback(path), _Feedback(path)]
+
+    def turn(server: int, number: int) -> dict:
+        answer = {"text": "an answer", "refused": False, "citations": []}
+        return {
+            "id": f"{server}-{number}",
+            "question": "q",
+            "answer": answer,
+            "k": 6,
+            "answerer": "extractive",
+        }
+
+    def vote_many(server: int) -> None:
+        for number in range(60):
+            servers[server].record(turn(server, number), "up")
+            servers[server].record(turn(server, number), "down")  # a change: the file is rewritten
+
+    threads = [threading.Thread(target=vote_many, args=(server,)) for server in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(line["answer_id"] for line in lines) == sorted(
+        f"{server}-{number}" for server in (0, 1) for number in range(60)
+    )
+    assert {line["vote"] for line in lines} == {"down"}

@@ -277,3 +277,14 @@ def test_the_assistant_answers_from_a_corpus_with_hostile_entries(tmp_path, embe
     answer = finish_within(120, build_and_ask)
     assert "Third Affiliated Hospital" in answer.text
     assert {c.source for c in answer.citations} == {str(corpus / CORPUS_FILE.name)}
+
+
+def test_the_eval_baseline_reads_the_corpus_as_the_loader_does(tmp_path, embeddings):
+    """The tutorial baseline scored beside ours skips what the loader skips, instead of
+    stopping the eval on a file that is not UTF-8."""
+    from assistant.evals.baseline import TutorialBaseline
+
+    (tmp_path / "good.txt").write_text("The trial runs at the Third Affiliated Hospital.\n")
+    (tmp_path / "latin1.txt").write_bytes("Caf\u00e9 notes in Latin-1.\n".encode("latin-1"))
+    baseline = TutorialBaseline(tmp_path, embeddings=embeddings)
+    assert "Third Affiliated" in baseline.ask("Which hospital runs the trial?").text

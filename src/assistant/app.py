@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from filelock import FileLock
 from starlette.middleware import Middleware
 
 from assistant import Answer, Assistant, Settings
@@ -133,7 +134,9 @@ class _Feedback:
     def record(self, turn: dict[str, Any], vote: str | None) -> None:
         """Store ``vote`` ("up" or "down") on the turn's answer; None takes a vote back."""
         answer_id = turn["id"]
-        with self._lock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # other server processes may share the data folder: they take turns on the file too
+        with self._lock, FileLock(self.path.with_name(self.path.name + ".lock")):
             if answer_id in self._recorded:
                 self._drop(answer_id)
             if vote is None:
@@ -149,7 +152,6 @@ class _Feedback:
                 "k": turn["k"],
                 "answerer": turn["answerer"],
             }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as file:
                 file.write(json.dumps(_capped(record), ensure_ascii=False) + "\n")
             self._recorded.add(answer_id)

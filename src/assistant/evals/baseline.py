@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from assistant.answer.types import Answer, Citation
+from assistant.load import load_corpus
 
 CHUNK_SIZE = 1000
 CHUNK_OVERLAP = 200
@@ -44,11 +45,12 @@ class TutorialBaseline:
             chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP, add_start_index=True
         )
         chunks: list[Document] = []
-        for path in sorted(Path(corpus_dir).rglob("*")):
-            if path.is_file() and path.suffix.lower() in TEXT_SUFFIXES:
-                with open(path, encoding="utf-8") as stream:
-                    text = stream.read()
-                for chunk in splitter.create_documents([text], metadatas=[{"source": str(path)}]):
+        for document in load_corpus(Path(corpus_dir)):  # the corpus as our loader reads it
+            if Path(document.path).suffix.lower() in TEXT_SUFFIXES:
+                text = document.text
+                for chunk in splitter.create_documents(
+                    [text], metadatas=[{"source": document.path}]
+                ):
                     start = chunk.metadata["start_index"]
                     if text[start : start + len(chunk.page_content)] != chunk.page_content:
                         start = text.index(chunk.page_content)  # splitter's offset was off
