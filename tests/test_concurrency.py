@@ -26,6 +26,7 @@ from conftest import shown
 QUESTION = "Which hospital will run the trial?"
 FACT = "Third Affiliated Hospital"
 RENAMED = "Riverside Teaching Hospital"
+REBUILT = "Harbour View Hospital"
 
 
 def settings_in(root: Path) -> Settings:
@@ -116,7 +117,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_a_served_page_under_load_survives_ingests_and_follows_corpus_edits(root):
+def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebuild(root):
     port = free_port()
     log = root / "serve.log"
     server = cli(root, "serve", "--port", str(port), log=log)
@@ -163,10 +164,14 @@ def test_a_served_page_under_load_survives_ingests_and_follows_corpus_edits(root
         document.write_text(edited, encoding="utf-8")
         versions[str(Path("corpus") / document.name)].add(edited)
         api = Client(url, verbose=False, analytics_enabled=False)
-        deadline = time.monotonic() + 90
-        while RENAMED not in shown_text(api.predict(QUESTION, api_name="/ask")):
-            assert time.monotonic() < deadline, "the page never answered from the edited file"
-            time.sleep(1)
+        answers_with(api, RENAMED)
+
+        code, _, err = finished(cli(root, "ingest", "--rebuild"))  # files set aside, re-embedded
+        assert code == 0, err
+        rebuilt = edited.replace(RENAMED, REBUILT)
+        document.write_text(rebuilt, encoding="utf-8")
+        versions[str(Path("corpus") / document.name)].add(rebuilt)
+        answers_with(api, REBUILT)
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
@@ -179,6 +184,14 @@ def test_a_served_page_under_load_survives_ingests_and_follows_corpus_edits(root
     for cited in citations:
         texts = versions[cited["source"]]
         assert any(text[cited["start"] : cited["end"]] == cited["quote"] for text in texts), cited
+
+
+def answers_with(api: Client, fact: str, seconds: float = 90) -> None:
+    """Wait until the page's answer (or its closest passages) shows ``fact``."""
+    deadline = time.monotonic() + seconds
+    while fact not in shown_text(api.predict(QUESTION, api_name="/ask")):
+        assert time.monotonic() < deadline, f"the page never answered with {fact!r}"
+        time.sleep(1)
 
 
 def shown_text(answer: dict) -> str:

@@ -6,9 +6,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -23,7 +23,7 @@ from assistant.answer.protocol import Answerer
 from assistant.answer.types import Answer
 from assistant.config import Settings
 from assistant.embed import load_embeddings
-from assistant.index import Index, IndexUnavailable, SyncReport
+from assistant.index import GenerationGone, Index, IndexUnavailable, SyncReport
 from assistant.load import corpus_fingerprint, load_corpus
 from assistant.retrieve import HybridRetriever, LexicalIndex
 from assistant.text import question_query, spelling_words
@@ -31,6 +31,7 @@ from assistant.text import question_query, spelling_words
 logger = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
+T = TypeVar("T")
 MAX_HISTORY_TURNS = 10  # earlier turns a question is answered with; older ones are dropped
 MAX_HISTORY_ANSWER_CHARS = 4000  # of each earlier answer kept
 RECHECK_SECONDS = 2.0
@@ -284,8 +285,10 @@ class Assistant:
         history = self._checked_history(history)
         if len(question) > self.settings.max_question_chars:
             raise ValueError(self._too_long(question).text)
-        return self.retriever.invoke(
-            self._retrieval_query({"question": question, "history": history})
+        return self._on_newest_generation(
+            lambda: self.retriever.invoke(
+                self._retrieval_query({"question": question, "history": history})
+            )
         )
 
     def ask(self, question: str, history: History | None = ()) -> Answer:
@@ -295,7 +298,9 @@ class Assistant:
         history = self._checked_history(history)
         if len(question) > self.settings.max_question_chars:
             return self._too_long(question)
-        return self.chain.invoke({"question": question, "history": history})
+        return self._on_newest_generation(
+            lambda: self.chain.invoke({"question": question, "history": history})
+        )
 
     def stream_answers(self, question: str, history: History | None = ()) -> Iterator[Answer]:
         """Answers whose text grows as it is produced; the last is complete, with citations."""
@@ -325,6 +330,15 @@ class Assistant:
         for answer in self.stream_answers(question, history):
             yield answer.text[len(shown) :] if answer.text.startswith(shown) else f"\n{answer.text}"
             shown = answer.text
+
+    def _on_newest_generation(self, step: Callable[[], T]) -> T:
+        """Run ``step``; when the generation it read is gone (the index was rebuilt under a
+        running page), read the manifest again and run it once more on the newest."""
+        try:
+            return step()
+        except GenerationGone:
+            self._load(wait=True)
+            return step()
 
     # -- the chain's steps ----------------------------------------------------------------
 

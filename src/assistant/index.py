@@ -57,6 +57,11 @@ class IndexUnavailable(RuntimeError):
     """The index cannot be opened or used; the message says what to do."""
 
 
+class GenerationGone(IndexUnavailable):
+    """The generation a reader was using is gone (a rebuild, or retired long ago): read the
+    manifest again and go on with the newest."""
+
+
 def damaged(settings: Settings, reason: object) -> IndexUnavailable:
     """The one-line error for an index that exists but cannot be trusted."""
     where = settings.chroma_host or settings.index_dir
@@ -192,7 +197,12 @@ class Index:
         generation = generation or self.generation
         if generation is None:
             raise IndexUnavailable("the index is not built yet: run `assistant ingest`")
-        return self.client.get_collection(self._name(kind, generation), embedding_function=None)
+        from chromadb.errors import NotFoundError
+
+        try:
+            return self.client.get_collection(self._name(kind, generation), embedding_function=None)
+        except NotFoundError as error:
+            raise GenerationGone(f"generation {generation} is no longer in the index") from error
 
     def _name(self, kind: str, generation: str = "") -> str:
         return "-".join(part for part in (self.namespace, kind, generation) if part)
@@ -257,11 +267,13 @@ class Index:
         """Bring the index in step with the corpus; embed only spans not stored already.
 
         Holds the write lock throughout (a second ingest waits, then finds little or nothing
-        to do).  ``rebuild`` embeds everything from the corpus again; on an embedded index it
-        first moves Chroma's files aside, so a damaged index is kept for inspection, not reused.
+        to do).  ``rebuild`` embeds everything from the corpus again, reusing no vector.  When
+        the index fails its check, Chroma's files are first moved aside (kept for inspection,
+        never written to again); a sound index gets a fresh generation in place, so the
+        processes reading it move over to it as after any ingest.
         """
         with writer_lock(self.settings.index_dir):
-            aside = self._set_aside() if rebuild else None
+            aside = self._set_aside() if rebuild and not self._healthy() else None
             documents = list(
                 load_corpus(self.settings.corpus_dir, max_file_bytes=self.settings.max_file_bytes)
             )
@@ -280,6 +292,13 @@ class Index:
                 return SyncReport(len(documents), 0, sum(map(len, stored.values())), 0)
             report = self._build(documents, wanted, old, stored, progress)
             return SyncReport(report.documents, report.embedded, report.kept, report.removed, aside)
+
+    def _healthy(self) -> bool:
+        try:
+            self.verify()
+        except IndexUnavailable:
+            return False
+        return True
 
     def _set_aside(self) -> Path | None:
         if self.settings.chroma_host or not self._own_client:
