@@ -177,3 +177,35 @@ def test_indexes_on_one_server_keep_to_their_own_collections(tmp_path, small_cor
     assert "chunks-someone-else" in names
     assert "Third Affiliated" in shown(first.ask("Which hospital will run the trial?"))
     assert "Third Affiliated" in shown(second.ask("Which hospital will run the trial?"))
+
+
+def test_an_unchanged_corpus_opens_without_reading_a_document(
+    tmp_path, small_corpus, embeddings, monkeypatch
+):
+    settings = settings_for(tmp_path, small_corpus)
+    Assistant(settings, embeddings=embeddings)
+    reads = []
+
+    def counting_load_corpus(*args, **kwargs):
+        reads.append(args)
+        return real_load_corpus(*args, **kwargs)
+
+    from assistant import assistant as assistant_module
+    from assistant import index as index_module
+
+    real_load_corpus = index_module.load_corpus
+    for module in (assistant_module, index_module):  # wherever the corpus may be read from
+        monkeypatch.setattr(module, "load_corpus", counting_load_corpus, raising=False)
+
+    bot = Assistant(settings, embeddings=embeddings)
+    assert reads == [] and "Third Affiliated" in shown(
+        bot.ask("Which hospital will run the trial?")
+    )
+
+    extra = small_corpus / "extra.md"
+    extra.write_text(extra.read_text(encoding="utf-8"), encoding="utf-8")  # touched, same text
+    assert Assistant(settings, embeddings=embeddings).index.generation == bot.index.generation
+    assert reads, "a touched file is compared by its spans"
+    reads.clear()
+    assert Assistant(settings, embeddings=embeddings).index.generation == bot.index.generation
+    assert reads == [], "the comparison recorded the touched file's new time"

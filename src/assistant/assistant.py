@@ -24,7 +24,7 @@ from assistant.answer.types import Answer
 from assistant.config import Settings
 from assistant.embed import load_embeddings
 from assistant.index import GenerationGone, Index, IndexUnavailable, SyncReport
-from assistant.load import corpus_fingerprint, load_corpus
+from assistant.load import corpus_fingerprint
 from assistant.retrieve import HybridRetriever, LexicalIndex
 from assistant.text import question_query, spelling_words
 
@@ -111,14 +111,13 @@ class Assistant:
     def ensure_index(self) -> SyncReport | None:
         """Build or update the index when it is missing or stale; None when it was current.
 
-        A damaged index is reported (``IndexUnavailable`` naming the repair), never silently
-        re-embedded."""
+        A corpus whose files all have the names, sizes and times they had at the last build
+        is current without reading a document; otherwise an ingest compares its spans with the
+        index's (and embeds nothing when only times changed).  A damaged index is reported
+        (``IndexUnavailable`` naming the repair), never silently re-embedded."""
         if self.index.generation is not None:
             self.index.verify()
-            corpus = load_corpus(
-                self.settings.corpus_dir, max_file_bytes=self.settings.max_file_bytes
-            )
-            if self.index.is_current(list(corpus)):
+            if self.index.corpus_unchanged():
                 self._load(wait=True)
                 return None
         return self.ingest()
@@ -145,7 +144,8 @@ class Assistant:
                     continue
                 seen = now
                 try:
-                    if (report := self.ensure_index()) is not None:
+                    report = self.ensure_index()
+                    if report is not None and (report.embedded or report.removed):
                         logger.warning(
                             "the corpus changed: re-indexed %d documents (%d spans embedded)",
                             report.documents,

@@ -41,7 +41,7 @@ from assistant.index_files import (
     set_aside,
     writer_lock,
 )
-from assistant.load import SourceDocument, load_corpus
+from assistant.load import SourceDocument, corpus_fingerprint, load_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -256,12 +256,13 @@ class Index:
         except Exception as error:
             raise damaged(self.settings, error) from error
 
-    def is_current(self, documents: list[SourceDocument]) -> bool:
-        """True when the answering generation holds exactly the spans of ``documents``."""
-        wanted = self.desired_spans(documents)
-        return self.generation is not None and self.stored_ids() == {
-            kind: set(spans) for kind, spans in wanted.items()
-        }
+    def _corpus_state(self) -> str:
+        return f"{corpus_fingerprint(self.settings.corpus_dir)} {self.settings.max_file_bytes}"
+
+    def corpus_unchanged(self) -> bool:
+        """True when no corpus file was added, removed or touched since the answering
+        generation was built (by name, size and modification time): no document is read."""
+        return self._manifest().get("corpus") == self._corpus_state()
 
     def sync(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:
         """Bring the index in step with the corpus; embed only spans not stored already.
@@ -274,6 +275,7 @@ class Index:
         """
         with writer_lock(self.settings.index_dir):
             aside = self._set_aside() if rebuild and not self._healthy() else None
+            corpus = self._corpus_state()  # before reading: an edit made meanwhile shows next time
             documents = list(
                 load_corpus(self.settings.corpus_dir, max_file_bytes=self.settings.max_file_bytes)
             )
@@ -288,9 +290,13 @@ class Index:
                 self.verify(old)
             stored = self.stored_ids(old) if old else {kind: set() for kind in KINDS}
             if old and stored == {kind: set(spans) for kind, spans in wanted.items()}:
+                manifest = self.client.get_collection(
+                    self._name("manifest"), embedding_function=None
+                )
+                manifest.modify(metadata={**(manifest.metadata or {}), "corpus": corpus})
                 self._collect_garbage(old)
                 return SyncReport(len(documents), 0, sum(map(len, stored.values())), 0)
-            report = self._build(documents, wanted, old, stored, progress)
+            report = self._build(documents, wanted, old, stored, progress, corpus)
             return SyncReport(report.documents, report.embedded, report.kept, report.removed, aside)
 
     def _healthy(self) -> bool:
@@ -310,7 +316,7 @@ class Index:
             logger.warning("set the old index aside as %s", aside)
         return aside
 
-    def _build(self, documents, wanted, old, stored, progress) -> SyncReport:
+    def _build(self, documents, wanted, old, stored, progress, corpus: str) -> SyncReport:
         new = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         embedded = kept = removed = 0
         for kind in KINDS:
@@ -339,6 +345,7 @@ class Index:
                 **self.expected,
                 "generation": new,
                 "built_at": time.time(),
+                "corpus": corpus,
                 "counts": json.dumps(counts),
                 "retired": json.dumps(retired),
             }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import hashlib
 import io
 import logging
 import os
@@ -328,11 +329,11 @@ def load_corpus(
             _skip(path, str(reason))
 
 
-def corpus_fingerprint(corpus_dir: Path) -> frozenset[tuple[str, int, int]]:
-    """Name, size and modification time of every visible corpus file: cheap to take (no file
-    is read, no warning is logged) and different whenever a file is added, removed, edited or
-    replaced, so a server can look every few seconds."""
-    fingerprint = set()
+def corpus_fingerprint(corpus_dir: Path) -> str:
+    """A digest of the name, size and modification time of every visible corpus file: cheap
+    to take (no file is read, no warning is logged) and different whenever a file is added,
+    removed, edited or replaced, so an unchanged corpus is known without reading it."""
+    entries = []
     for folder, folders, files in os.walk(corpus_dir):
         folders[:] = [name for name in folders if not name.startswith(".")]
         for name in files:
@@ -342,5 +343,5 @@ def corpus_fingerprint(corpus_dir: Path) -> frozenset[tuple[str, int, int]]:
                 status = os.stat(os.path.join(folder, name))
             except OSError:
                 continue
-            fingerprint.add((os.path.join(folder, name), status.st_size, status.st_mtime_ns))
-    return frozenset(fingerprint)
+            entries.append(f"{os.path.join(folder, name)!r} {status.st_size} {status.st_mtime_ns}")
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
