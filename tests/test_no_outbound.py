@@ -186,16 +186,22 @@ def assert_stayed_local(trace_file: Path) -> None:
 @pytest.fixture(scope="module")
 def ingested(home, child_environment) -> Path:
     trace = home / "ingest.strace"
+    run_traced(home, child_environment, trace, "ingest")
+    return trace
+
+
+def run_traced(home: Path, environment: dict, trace: Path, *args: str) -> str:
+    """Run the CLI with ``args`` under strace (writing ``trace``); its output, once it passed."""
     result = subprocess.run(
-        traced(trace, "ingest"),
+        traced(trace, *args),
         cwd=home,
-        env=child_environment,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert result.returncode == 0, result.stderr
-    return trace
+    return result.stdout
 
 
 @needs_strace
@@ -206,16 +212,9 @@ def test_ingest_sends_nothing_outside(ingested):
 @needs_strace
 def test_ask_sends_nothing_outside(home, child_environment, ingested):
     trace = home / "ask.strace"
-    result = subprocess.run(
-        traced(trace, "ask", QUESTIONS[0], "--json"),
-        cwd=home,
-        env=child_environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    assert "Sun Yat-sen" in run_traced(
+        home, child_environment, trace, "ask", QUESTIONS[0], "--json"
     )
-    assert result.returncode == 0, result.stderr
-    assert "Sun Yat-sen" in result.stdout
     assert_stayed_local(trace)
 
 
