@@ -288,3 +288,19 @@ def test_the_eval_baseline_reads_the_corpus_as_the_loader_does(tmp_path, embeddi
     (tmp_path / "latin1.txt").write_bytes("Caf\u00e9 notes in Latin-1.\n".encode("latin-1"))
     baseline = TutorialBaseline(tmp_path, embeddings=embeddings)
     assert "Third Affiliated" in baseline.ask("Which hospital runs the trial?").text
+
+
+def test_the_corpus_fingerprint_covers_every_file_the_loader_reads(tmp_path):
+    """An unchanged fingerprint means an unchanged corpus, so it must see what the loader sees:
+    here a file reached only through a link into a hidden folder of the corpus."""
+    from assistant.load import corpus_fingerprint, load_corpus
+
+    (tmp_path / ".store").mkdir()
+    stored = tmp_path / ".store" / "notes.txt"
+    stored.write_text("First version.\n")
+    (tmp_path / "docs").symlink_to(tmp_path / ".store", target_is_directory=True)
+    assert [document.text for document in load_corpus(tmp_path)] == ["First version.\n"]
+
+    before = corpus_fingerprint(tmp_path)
+    stored.write_text("Second, longer version.\n")
+    assert corpus_fingerprint(tmp_path) != before

@@ -43,11 +43,4 @@ from assistant.answer.types import Answer, Citation  # noqa: E402 - after the sw
 from assistant.assistant import Assistant  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 
-__all__ = [
-    "OFFLINE_ENVIRONMENT",
-    "Answer",
-    "Assistant",
-    "Citation",
-    "Settings",
-    "switch_off_outbound",
-]
+__all__ = ["Answer", "Assistant", "Citation", "Settings"]

@@ -16,10 +16,6 @@ votes take only what the page sends, and with a login, failed logins are throttl
 
 from __future__ import annotations
 
-import os
-
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no calls home
-
 import html
 import json
 import logging

@@ -115,11 +115,9 @@ class Assistant:
         is current without reading a document; otherwise an ingest compares its spans with the
         index's (and embeds nothing when only times changed).  A damaged index is reported
         (``IndexUnavailable`` naming the repair), never silently re-embedded."""
-        if self.index.generation is not None:
-            self.index.verify()
-            if self.index.corpus_unchanged():
-                self._load(wait=True)
-                return None
+        if self.index.generation is not None and self.index.corpus_unchanged():
+            self._load(wait=True)  # which checks the generation before reading it
+            return None
         return self.ingest()
 
     def ingest(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:

@@ -18,6 +18,7 @@ Several processes may share one index (a page serving while someone ingests), so
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -185,13 +186,22 @@ class Index:
             raise damaged(self.settings, error) from error
         return dict(collection.metadata or {})
 
-    @property
-    def generation(self) -> str | None:
-        """The generation that answers, or None when none matches these settings."""
-        manifest = self._manifest()
+    def _answering(self, manifest: dict[str, Any]) -> str | None:
         if any(manifest.get(key) != value for key, value in self.expected.items()):
             return None
         return manifest.get("generation")
+
+    @property
+    def generation(self) -> str | None:
+        """The generation that answers, or None when none matches these settings."""
+        return self._answering(self._manifest())
+
+    def _update_manifest(self, **changes: Any) -> None:
+        """Set some of the manifest's entries, keeping the others."""
+        manifest = self.client.get_or_create_collection(
+            self._name("manifest"), embedding_function=None
+        )
+        manifest.modify(metadata={**(manifest.metadata or {}), **changes})
 
     def collection(self, kind: str, generation: str | None = None):
         generation = generation or self.generation
@@ -212,7 +222,7 @@ class Index:
         collections, each holding the count the manifest recorded, and their vector files load.
         Raises ``IndexUnavailable`` naming the repair, before a question meets the damage."""
         manifest = self._manifest()
-        generation = generation or self.generation
+        generation = generation or self._answering(manifest)
         if generation is None:
             return
         try:
@@ -290,14 +300,11 @@ class Index:
                 self.verify(old)
             stored = self.stored_ids(old) if old else {kind: set() for kind in KINDS}
             if old and stored == {kind: set(spans) for kind, spans in wanted.items()}:
-                manifest = self.client.get_collection(
-                    self._name("manifest"), embedding_function=None
-                )
-                manifest.modify(metadata={**(manifest.metadata or {}), "corpus": corpus})
+                self._update_manifest(corpus=corpus)
                 self._collect_garbage(old)
                 return SyncReport(len(documents), 0, sum(map(len, stored.values())), 0)
             report = self._build(documents, wanted, old, stored, progress, corpus)
-            return SyncReport(report.documents, report.embedded, report.kept, report.removed, aside)
+            return dataclasses.replace(report, set_aside=aside)
 
     def _healthy(self) -> bool:
         try:
@@ -332,23 +339,18 @@ class Index:
             kept += len(keep)
             removed += len(stored[kind] - set(wanted[kind]))
         self._store_texts(new, documents)
-        manifest = self.client.get_or_create_collection(
-            self._name("manifest"), embedding_function=None
-        )
-        previous = dict(manifest.metadata or {})
+        previous = self._manifest()
         retired = json.loads(previous.get("retired", "{}"))
         if previous.get("generation"):
             retired[previous["generation"]] = time.time()
         counts = {kind: len(wanted[kind]) for kind in KINDS} | {TEXTS: len(documents)}
-        manifest.modify(
-            metadata={
-                **self.expected,
-                "generation": new,
-                "built_at": time.time(),
-                "corpus": corpus,
-                "counts": json.dumps(counts),
-                "retired": json.dumps(retired),
-            }
+        self._update_manifest(
+            **self.expected,
+            generation=new,
+            built_at=time.time(),
+            corpus=corpus,
+            counts=json.dumps(counts),
+            retired=json.dumps(retired),
         )
         self._collect_garbage(new)
         return SyncReport(len(documents), embedded, kept, removed)
@@ -433,11 +435,8 @@ class Index:
             if prefix and name[len(prefix) :] not in keep:
                 self.client.delete_collection(name)
         if retired.keys() - keep:
-            self.client.get_collection(self._name("manifest"), embedding_function=None).modify(
-                metadata={
-                    **manifest,
-                    "retired": json.dumps({g: retired[g] for g in retired.keys() & keep}),
-                }
+            self._update_manifest(
+                retired=json.dumps({g: retired[g] for g in retired.keys() & keep})
             )
         if not self.settings.chroma_host:
             remove_orphan_segment_folders(self.settings.index_dir)

@@ -28,7 +28,6 @@ MB = 1 << 20
 DEFAULT_MAX_FILE_BYTES = 20 * MB
 """The per-file limit when a caller names none; ``Settings.max_file_mb`` has the same default."""
 
-_READ_CHUNK = MB
 _SNIFF_BYTES = 8192
 
 _BYTE_ORDER_MARKS = (
@@ -181,22 +180,17 @@ def _read_regular_file(path: Path, max_file_bytes: int) -> bytes:
             opened = os.fstat(descriptor)
             if not stat.S_ISREG(opened.st_mode):
                 raise UnreadableFile(f"is {_kind(opened.st_mode)}, not a regular file")
-            chunks, total = [], 0
-            while total <= max_file_bytes:
-                chunk = os.read(descriptor, min(_READ_CHUNK, max_file_bytes + 1 - total))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                total += len(chunk)
+            with os.fdopen(descriptor, "rb", closefd=False) as stream:
+                raw = stream.read(max_file_bytes + 1)
         finally:
             os.close(descriptor)
     except OSError as error:
         raise UnreadableFile(_os_reason(error)) from None
-    if total > max_file_bytes:
+    if len(raw) > max_file_bytes:
         raise UnreadableFile(
             f"grew past the limit of {_size(max_file_bytes)} per file while it was read"
         )
-    return b"".join(chunks)
+    return raw
 
 
 def load_document(
@@ -241,7 +235,8 @@ class _CorpusWalk:
     link offers a second way to it.
     """
 
-    def __init__(self, corpus_dir: Path) -> None:
+    def __init__(self, corpus_dir: Path, skip: Callable[[Path, str], None] = _skip) -> None:
+        self.skip = skip  # told of every entry left out, and why
         self.root = os.path.realpath(corpus_dir)
         self.files: list[Path] = []
         self.listed: dict[tuple[int, int], Path] = {}
@@ -267,7 +262,7 @@ class _CorpusWalk:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as error:
-            _skip(folder, f"cannot be listed ({error.strerror or error})")
+            self.skip(folder, f"cannot be listed ({error.strerror or error})")
             return
         for entry in entries:
             self._consider(folder / entry.name, entry)
@@ -276,15 +271,15 @@ class _CorpusWalk:
         target = os.path.realpath(folder)
         parent = os.path.realpath(folder.parent)
         if os.path.commonpath([parent, target]) == target:
-            _skip(folder, f"is a symlink loop (it leads back to {printable(listed_as)})")
+            self.skip(folder, f"is a symlink loop (it leads back to {printable(listed_as)})")
         else:
-            _skip(folder, f"leads to {printable(listed_as)}, which is read already")
+            self.skip(folder, f"leads to {printable(listed_as)}, which is read already")
 
     def _consider(self, path: Path, entry: os.DirEntry[str]) -> None:
         try:
             entry.name.encode("utf-8")
         except UnicodeEncodeError:
-            _skip(path, "its name is not valid UTF-8, so it cannot be cited; rename it")
+            self.skip(path, "its name is not valid UTF-8, so it cannot be cited; rename it")
             return
         if entry.name.startswith("."):
             logger.debug("skipping hidden %s", printable(path))
@@ -293,12 +288,12 @@ class _CorpusWalk:
             is_link = entry.is_symlink()
             info = os.stat(path)
         except OSError as error:
-            _skip(path, _unreachable(path, error))
+            self.skip(path, _unreachable(path, error))
             return
         if is_link:
             target = os.path.realpath(path)
             if os.path.commonpath([self.root, target]) != self.root:
-                _skip(
+                self.skip(
                     path,
                     f"links outside the corpus folder (to {printable(target)}); "
                     "only links into the corpus folder are followed",
@@ -330,18 +325,14 @@ def load_corpus(
 
 
 def corpus_fingerprint(corpus_dir: Path) -> str:
-    """A digest of the name, size and modification time of every visible corpus file: cheap
-    to take (no file is read, no warning is logged) and different whenever a file is added,
-    removed, edited or replaced, so an unchanged corpus is known without reading it."""
+    """A digest of the name, size and modification time of every file the loader would try:
+    cheap to take (no file is read, nothing is logged) and different whenever such a file is
+    added, removed, edited or replaced, so an unchanged corpus is known without reading it."""
     entries = []
-    for folder, folders, files in os.walk(corpus_dir):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        for name in files:
-            if name.startswith("."):
-                continue
-            try:
-                status = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            entries.append(f"{os.path.join(folder, name)!r} {status.st_size} {status.st_mtime_ns}")
-    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+    for path in _CorpusWalk(corpus_dir, skip=lambda path, reason: None).run():
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue
+        entries.append(f"{str(path)!r} {status.st_size} {status.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
