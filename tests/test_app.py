@@ -161,3 +161,16 @@ def test_marked_quote_sits_in_its_context(bot):
     assert "xellsmart-sci-trial-announcement.txt" in panel
     refused = sources_panel(UNANSWERABLE, bot.ask(UNANSWERABLE).to_dict(), bot.source_text)
     assert "<mark>" not in refused and "nothing is cited" in refused
+
+
+def test_the_page_says_where_documents_go_for_a_remote_llm(bot):
+    from assistant.app import build_app
+
+    remote = bot.with_settings(answerer="openai:some-model", llm_base_url="http://10.1.2.3:8000/v1")
+    shown_html = " ".join(
+        str(getattr(block, "value", "")) for block in build_app(remote).blocks.values()
+    )
+    assert "will be sent to http://10.1.2.3:8000/v1" in shown_html
+    assert "will be sent to" not in " ".join(
+        str(getattr(block, "value", "")) for block in build_app(bot).blocks.values()
+    )

@@ -204,3 +204,19 @@ def test_retired_generations_and_their_folders_are_removed(
     }
     # the answering generation and those retired moments ago; nothing of older builds
     assert len(segment_folders(tmp_path / "index")) <= 3 * len(generations)
+
+
+def test_a_reader_whose_generation_is_gone_answers_from_the_newest(
+    tmp_path, small, embeddings, monkeypatch
+):
+    monkeypatch.setattr("assistant.index.RETIRED_KEPT_SECONDS", 0.0)  # deleted at once
+    shutil.copytree(small, tmp_path, dirs_exist_ok=True)
+    reader = Assistant(settings_in(tmp_path), embeddings=embeddings)
+    reader.ask(QUESTION)  # its generation is loaded and will not be looked up for a while
+    document = next((tmp_path / "corpus").iterdir())
+    writer = Assistant(settings_in(tmp_path), embeddings=embeddings, build_index=False)
+    for edit in range(2):  # the reader's generation is retired, then deleted
+        document.write_text(document.read_text(encoding="utf-8") + f"\n\nEdit {edit}.")
+        writer.ingest()
+    assert FACT in shown(reader.ask(QUESTION))
+    assert reader.retrieve(QUESTION)
