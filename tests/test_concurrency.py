@@ -50,7 +50,11 @@ def cli(root: Path, *args: str, log: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "assistant.cli", *args],
         cwd=root,
-        env={**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"},
+        env={  # the paths this process indexes under: documents are named by their path
+            **os.environ,
+            "ASSISTANT_CORPUS_DIR": str(root / "corpus"),
+            "ASSISTANT_INDEX_DIR": str(root / "index"),
+        },
         stdout=output,
         stderr=subprocess.STDOUT if log else subprocess.PIPE,
         text=True,
@@ -101,14 +105,27 @@ def test_a_killed_ingest_leaves_the_previous_index_answering(root, embeddings):
     bot = Assistant(settings, embeddings=embeddings, build_index=False)
     assert bot.index.generation == before
     assert FACT in shown(bot.ask(QUESTION))
-    report = bot.ingest()  # the next ingest finishes the job and clears the half-built one
-    assert report.embedded > 0 and bot.index.generation != before
-    half_built = [
-        c.name
-        for c in bot.index.client.list_collections()
-        if not c.name.endswith((bot.index.generation, before, "manifest"))
-    ]
-    assert half_built == []
+    previous = bot.index.record()
+
+    def spans_held() -> int:
+        return sum(
+            c.count()
+            for c in bot.index.client.list_collections()
+            if "-chunks-" in c.name or "-sentences-" in c.name
+        )
+
+    spans_before = previous.count("chunks") + previous.count("sentences")
+    stored_by_the_killed_one = spans_held() - spans_before
+    assert stored_by_the_killed_one > 0
+    report = bot.ingest()  # the next ingest resumes: what the killed one stored is kept
+    record = bot.index.record()
+    assert record.name != before
+    assert report.kept >= stored_by_the_killed_one
+    assert report.kept < record.count("chunks") + record.count("sentences")
+    segments = set(record.segments) | set(bot.index.record(before).segments)
+    for collection in bot.index.client.list_collections():  # nothing half-built is left
+        name = collection.name
+        assert name.endswith(("manifest", "generations")) or name.split("-", 2)[2] in segments
 
 
 def free_port() -> int:
@@ -134,7 +151,7 @@ def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebui
                 time.sleep(0.5)
 
         document = next((root / "corpus").iterdir())
-        versions = {str(Path("corpus") / document.name): {document.read_text(encoding="utf-8")}}
+        versions = {str(root / "corpus" / document.name): {document.read_text(encoding="utf-8")}}
         calls, failures, citations = [0], [], []
         stop = threading.Event()
 
@@ -154,15 +171,15 @@ def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebui
 
         extra = root / "corpus" / "second.txt"
         extra.write_text("A second document.\n\nIt says little about hospitals or trials.\n")
-        versions[str(Path("corpus") / "second.txt")] = {extra.read_text(encoding="utf-8")}
+        versions[str(root / "corpus" / "second.txt")] = {extra.read_text(encoding="utf-8")}
         code, _, err = finished(cli(root, "ingest"))
         assert code == 0, err
 
         edited = "A paragraph added at the top, so every offset moves.\n\n" + next(
-            iter(versions[str(Path("corpus") / document.name)])
+            iter(versions[str(root / "corpus" / document.name)])
         ).replace(FACT, RENAMED)
         document.write_text(edited, encoding="utf-8")
-        versions[str(Path("corpus") / document.name)].add(edited)
+        versions[str(root / "corpus" / document.name)].add(edited)
         api = Client(url, verbose=False, analytics_enabled=False)
         answers_with(api, RENAMED)
 
@@ -170,7 +187,7 @@ def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebui
         assert code == 0, err
         rebuilt = edited.replace(RENAMED, REBUILT)
         document.write_text(rebuilt, encoding="utf-8")
-        versions[str(Path("corpus") / document.name)].add(rebuilt)
+        versions[str(root / "corpus" / document.name)].add(rebuilt)
         answers_with(api, REBUILT)
         stop.set()
         for thread in threads:

@@ -76,17 +76,62 @@ def test_reindexing_embeds_only_what_changed(tmp_path, small_corpus, embeddings)
     assert sources == {str(small_corpus / "announcement.txt")}
 
 
+def test_one_changed_file_is_the_only_one_read_and_parsed(
+    tmp_path, small_corpus, embeddings, monkeypatch
+):
+    import assistant.answer.collection as collection_module
+
+    bot = Assistant(settings_for(tmp_path, small_corpus), embeddings=embeddings)
+    extra = small_corpus / "extra.md"
+    extra.write_text(extra.read_text(encoding="utf-8") + "\n\nA brand new closing line.")
+    parsed: list[str] = []
+    spacy_pipeline = collection_module.nlp()
+
+    class CountingPipeline:  # the real spaCy pipeline, counting the sentences it reads
+        def pipe(self, texts, **options):
+            texts = list(texts)
+            parsed.extend(texts)
+            return spacy_pipeline.pipe(texts, **options)
+
+    monkeypatch.setattr(collection_module, "nlp", CountingPipeline)
+    report = bot.ingest()
+    assert report.read == 1 and report.documents == 2
+    assert sorted(parsed) == sorted(
+        span.text for span in bot.index.spans("sentences") if span.source == str(extra)
+    ), "the unchanged document's sentences keep their reading"
+    assert "brand new closing line" in shown(bot.ask("What is the brand new closing line?"))
+
+
+def test_a_renamed_file_reuses_its_vectors(tmp_path, small_corpus, embeddings):
+    counting = CountingEmbeddings(embeddings)
+    bot = Assistant(settings_for(tmp_path, small_corpus), embeddings=counting)
+    embedded = counting.embedded
+    (small_corpus / "announcement.txt").rename(small_corpus / "renamed.txt")
+    report = bot.ingest()
+    assert report.embedded == 0 and counting.embedded == embedded, report
+    answer = bot.ask("Which hospital will run the trial?")
+    sources = {c.source for c in answer.citations} | {p.source for p in answer.closest}
+    assert str(small_corpus / "renamed.txt") in sources
+    assert str(small_corpus / "announcement.txt") not in sources
+
+
 def test_a_new_chunking_setting_rebuilds_instead_of_mixing(tmp_path, small_corpus, embeddings):
-    Assistant(settings_for(tmp_path, small_corpus), embeddings=embeddings)
+    from assistant.chunk import chunk_document
+    from assistant.load import load_corpus
+
+    first = Assistant(settings_for(tmp_path, small_corpus), embeddings=embeddings).index.record()
     counting = CountingEmbeddings(embeddings)
     bot = Assistant(settings_for(tmp_path, small_corpus, chunk_size=500), embeddings=counting)
     assert counting.embedded > 0
-    assert bot.index.stored_ids()["chunks"] == {
-        span_id
-        for span_id in bot.index.desired_spans(
-            __import__("assistant.load", fromlist=["x"]).load_corpus(small_corpus)
-        )["chunks"]
+    record = bot.index.record()
+    assert not set(record.segments) & set(first.segments)
+    expected = {
+        (span.source, span.start, span.end)
+        for document in load_corpus(small_corpus)
+        for span in chunk_document(document, 500, bot.settings.chunk_overlap)
     }
+    assert {(s.source, s.start, s.end) for s in bot.index.spans("chunks")} == expected
+    assert bot.index.held("chunks") == len(expected)  # no chunk of the old setting is searched
 
 
 def test_an_interrupted_ingest_leaves_the_previous_index_answering(
@@ -186,16 +231,15 @@ def test_an_unchanged_corpus_opens_without_reading_a_document(
     Assistant(settings, embeddings=embeddings)
     reads = []
 
-    def counting_load_corpus(*args, **kwargs):
-        reads.append(args)
-        return real_load_corpus(*args, **kwargs)
+    def counting_load_documents(paths, **options):
+        paths = list(paths)
+        reads.extend(paths)
+        return real_load_documents(paths, **options)
 
-    from assistant import assistant as assistant_module
     from assistant import index as index_module
 
-    real_load_corpus = index_module.load_corpus
-    for module in (assistant_module, index_module):  # wherever the corpus may be read from
-        monkeypatch.setattr(module, "load_corpus", counting_load_corpus, raising=False)
+    real_load_documents = index_module.load_documents
+    monkeypatch.setattr(index_module, "load_documents", counting_load_documents)
 
     bot = Assistant(settings, embeddings=embeddings)
     assert reads == [] and "Third Affiliated" in shown(
@@ -205,7 +249,7 @@ def test_an_unchanged_corpus_opens_without_reading_a_document(
     extra = small_corpus / "extra.md"
     extra.write_text(extra.read_text(encoding="utf-8"), encoding="utf-8")  # touched, same text
     assert Assistant(settings, embeddings=embeddings).index.generation == bot.index.generation
-    assert reads, "a touched file is compared by its spans"
+    assert reads == [extra], "a touched file is read again, and only it"
     reads.clear()
     assert Assistant(settings, embeddings=embeddings).index.generation == bot.index.generation
     assert reads == [], "the comparison recorded the touched file's new time"

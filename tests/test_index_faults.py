@@ -103,7 +103,11 @@ def test_damage_is_reported_then_rebuild_recovers_keeping_it_aside(
 
     bot = Assistant(settings_in(tmp_path), embeddings=embeddings, build_index=False)
     report = bot.ingest(rebuild=True)
-    assert report.embedded == sum(map(len, bot.index.stored_ids().values()))
+    record = bot.index.record()
+    assert report.embedded == len(
+        {span.text for kind in ("chunks", "sentences") for span in bot.index.spans(kind)}
+    ), "every distinct span text embedded again, no vector re-used"
+    assert record.count("chunks") and record.count("sentences")
     if reported:  # Chroma's files moved aside, every one of them: nothing deleted
         assert report.set_aside is not None
         kept = {path.relative_to(report.set_aside) for path in report.set_aside.rglob("*")}
@@ -115,7 +119,7 @@ def test_damage_is_reported_then_rebuild_recovers_keeping_it_aside(
 
 def serves_the_corpus(bot: Assistant) -> None:
     """Every document's spans are stored and searchable (what an answer is drawn from)."""
-    sentences = bot.index.table("sentences").spans
+    sentences = bot.index.spans("sentences")
     assert any(FACT in span.text for span in sentences)
     assert {span.source for span in sentences} == {
         str(path) for path in (bot.settings.corpus_dir).iterdir()
@@ -159,8 +163,7 @@ def test_other_embeddings_never_reuse_vectors_small_by_another_model(tmp_path, s
     bot = Assistant(settings_in(tmp_path), embeddings=other)
     assert bot.ingest().embedded == 0  # built once for these embeddings, then current
     generation = bot.index.generation
-    spans = sum(map(len, bot.index.stored_ids().values()))
-    assert spans > 0
+    assert bot.index.record().count("sentences") > 0
     back = Assistant(settings_in(tmp_path), embeddings=embeddings)
     assert back.index.generation != generation, "MiniLM does not answer from the fake's vectors"
     assert FACT in shown(back.ask(QUESTION))
@@ -186,9 +189,7 @@ def test_citations_count_in_the_text_as_indexed_whatever_happens_to_the_file(
         assert text[cited.start : cited.end] == cited.quote
 
 
-def test_retired_generations_and_their_folders_are_removed(
-    tmp_path, small, embeddings, monkeypatch
-):
+def test_retired_generations_and_their_spans_are_removed(tmp_path, small, embeddings, monkeypatch):
     monkeypatch.setattr("assistant.index.RETIRED_KEPT_SECONDS", 0.0)  # readers move on at once
     shutil.copytree(small, tmp_path, dirs_exist_ok=True)
     bot = Assistant(settings_in(tmp_path), embeddings=embeddings)
@@ -196,14 +197,19 @@ def test_retired_generations_and_their_folders_are_removed(
     for edit in range(4):
         document.write_text(document.read_text(encoding="utf-8") + f"\n\nEdit number {edit}.")
         bot.ingest()
+    record = bot.index.record()
+    for kind in ("chunks", "sentences", "texts"):  # no span of an earlier version is left
+        assert bot.index.held(kind) == record.count(kind), kind
     names = {c.name for c in bot.index.client.list_collections()}
-    generations = {
-        name.rsplit("-", 2)[-2] + "-" + name.rsplit("-", 1)[-1]
-        for name in names
-        if "-texts-" in name
+    assert names == {"assistant-manifest", "assistant-generations"} | {
+        f"assistant-{kind}-{segment}"
+        for kind in ("chunks", "sentences", "texts")
+        for segment in record.segments
     }
-    # the answering generation and those retired moments ago; nothing of older builds
-    assert len(segment_folders(tmp_path / "index")) <= 3 * len(generations)
+    assert bot.index.client.get_collection("assistant-generations").count() == 1
+    assert len(segment_folders(tmp_path / "index")) <= 4  # chunks, sentences, texts, records
+    snapshots = [p for p in (tmp_path / "index" / "snapshots").iterdir() if p.is_dir()]
+    assert len(snapshots) <= 3
 
 
 def test_a_reader_whose_generation_is_gone_answers_from_the_newest(

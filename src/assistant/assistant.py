@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from assistant.answer.collection import Collection
+from assistant.answer.collection import ANALYSIS_VERSION, Collection
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.language import nlp
 from assistant.answer.llm import LLMAnswerer, chat_model_from_settings, check_reply
@@ -26,7 +26,8 @@ from assistant.embed import load_embeddings
 from assistant.index import GenerationGone, Index, IndexUnavailable, SyncReport
 from assistant.load import corpus_fingerprint
 from assistant.retrieve import HybridRetriever, LexicalIndex
-from assistant.text import question_query, spelling_words
+from assistant.snapshot import open_snapshot
+from assistant.text import question_query
 
 logger = logging.getLogger(__name__)
 
@@ -189,28 +190,17 @@ class Assistant:
         self.index.verify(generation)
         if self.llm is None:  # the question parser loads while the index opens
             threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
-        chunks = self.index.table("chunks", generation)
+        snapshot = open_snapshot(self.index, generation, Collection.prepare, ANALYSIS_VERSION)
         extractive = None
         if self.llm is None:
             extractive = ExtractiveAnswerer(
-                Collection.open(
-                    self.index.table("sentences", generation),
-                    self.settings.index_dir / "answerer" / f"{generation}.json",
-                ),
-                self.embeddings,
-                self.settings.max_sentences,
+                Collection.open(snapshot), self.embeddings, self.settings.max_sentences
             )
         prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
         if prepare_fast_queries is not None:
             prepare_fast_queries()
         self.embeddings.embed_query("warm up")
-        return _Loaded(
-            generation,
-            LexicalIndex.build(generation, chunks),
-            spelling_words([span.text for span in chunks.spans]),
-            extractive,
-            {},
-        )
+        return _Loaded(generation, LexicalIndex(snapshot), snapshot.spelling, extractive, {})
 
     def with_settings(self, **changes: Any) -> Assistant:
         """An assistant with other query-time settings (k, answerer) sharing model and index."""

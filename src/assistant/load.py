@@ -18,7 +18,7 @@ import io
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -317,22 +317,50 @@ def load_corpus(
     """
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {str(corpus_dir)!r} does not exist")
-    for path in _CorpusWalk(corpus_dir).run():
+    yield from load_documents(_CorpusWalk(corpus_dir).run(), max_file_bytes=max_file_bytes)
+
+
+def load_documents(
+    paths: Iterable[Path], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Iterator[SourceDocument]:
+    """The readable documents among ``paths``; each one that is not read gets a warning."""
+    for path in paths:
         try:
             yield load_document(path, max_file_bytes=max_file_bytes)
         except UnreadableFile as reason:
             _skip(path, str(reason))
 
 
-def corpus_fingerprint(corpus_dir: Path) -> str:
-    """A digest of the name, size and modification time of every file the loader would try:
-    cheap to take (no file is read, nothing is logged) and different whenever such a file is
-    added, removed, edited or replaced, so an unchanged corpus is known without reading it."""
-    entries = []
+@dataclass(frozen=True)
+class FileStamp:
+    """A corpus file as the file system describes it, without reading it."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def corpus_files(corpus_dir: Path) -> list[FileStamp]:
+    """Name, size and modification time of every file the loader would try (nothing is read,
+    nothing is logged): what tells an unchanged file from one to read again."""
+    if not corpus_dir.is_dir():
+        raise FileNotFoundError(f"corpus folder {str(corpus_dir)!r} does not exist")
+    stamps = []
     for path in _CorpusWalk(corpus_dir, skip=lambda path, reason: None).run():
         try:
             status = os.stat(path)
         except OSError:
             continue
-        entries.append(f"{str(path)!r} {status.st_size} {status.st_mtime_ns}")
+        stamps.append(FileStamp(path, status.st_size, status.st_mtime_ns))
+    return stamps
+
+
+def corpus_fingerprint(corpus_dir: Path) -> str:
+    """A digest of ``corpus_files``: different whenever a file the loader would try is added,
+    removed, edited or replaced, so an unchanged corpus is known without reading it."""
+    try:
+        stamps = corpus_files(corpus_dir)
+    except FileNotFoundError:
+        stamps = []
+    entries = [f"{str(s.path)!r} {s.size} {s.mtime_ns}" for s in stamps]
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()

@@ -6,48 +6,40 @@ small embedding model blurs; rank fusion needs no score calibration between the 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-import bm25s
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.index import Index, SpanTable
+from assistant.index import Index
+from assistant.snapshot import Snapshot
 from assistant.text import terms
 
 RRF_K = 60
-logging.getLogger("bm25s").setLevel(logging.ERROR)
 
 
 @dataclass
 class LexicalIndex:
-    """BM25 over one generation's chunks, built once when that generation is opened."""
+    """BM25 over one generation's chunks, as its snapshot saved it (memory-mapped)."""
 
-    generation: str
-    chunks: SpanTable
-    bm25: bm25s.BM25
-    positions: dict[str, int]
+    snapshot: Snapshot
 
-    @classmethod
-    def build(cls, generation: str, chunks: SpanTable) -> LexicalIndex:
-        bm25 = bm25s.BM25()
-        if chunks.spans:
-            bm25.index([terms(span.text) or ["\x00"] for span in chunks.spans], show_progress=False)
-        positions = {chunk_id: i for i, chunk_id in enumerate(chunks.ids)}
-        return cls(generation, chunks, bm25, positions)
+    @property
+    def generation(self) -> str:
+        return self.snapshot.generation
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         query_terms = terms(query)
-        n = min(n, len(self.chunks.spans))
+        chunks = self.snapshot.chunks
+        n = min(n, len(chunks))
         if not query_terms or n == 0:
             return []
-        found = self.bm25.retrieve([query_terms], k=n, show_progress=False, n_threads=0)
+        found = self.snapshot.bm25.retrieve([query_terms], k=n, show_progress=False, n_threads=0)
         return [
-            (self.chunks.ids[position], float(score))
+            (chunks.span_id(int(position)), float(score))
             for position, score in zip(found.documents[0], found.scores[0], strict=True)
             if score > 0
         ]
@@ -67,7 +59,8 @@ class HybridRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
     ) -> list[Document]:
-        total = len(self.lexical.chunks.spans)
+        chunks = self.lexical.snapshot.chunks
+        total = len(chunks)
         if total == 0:
             return []
         pool = min(max(self.candidates, self.k), total)
@@ -82,7 +75,10 @@ class HybridRetriever(BaseRetriever):
         best = sorted(fused, key=fused.__getitem__, reverse=True)[: self.k]
         documents = []
         for chunk_id in best:
-            span = self.lexical.chunks.spans[self.lexical.positions[chunk_id]]
+            position = self.lexical.snapshot.chunk_position(chunk_id)
+            if position is None:
+                continue
+            span = chunks[position]
             metadata = {
                 "source": span.source,
                 "start": span.start,

@@ -1,29 +1,31 @@
 """What the answerer knows of a collection: each sentence read once, and the words it uses.
 
-Built once per index generation from the sentence spans (spaCy over every sentence, WordNet over
-every word the collection uses), so a question costs one short parse and dictionary lookups.
+Read when a generation's snapshot is written (spaCy over each new sentence, WordNet over each
+new word; rows of unchanged documents keep their reading), and stored in it, so a process opens
+a collection of any size in milliseconds and a question costs one short parse, a few rows read
+and dictionary lookups.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import logging
 import math
-import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
 from assistant.answer.language import nlp, noun_category, relatives
-from assistant.index import SpanTable
-from assistant.text import spelling_words
+from assistant.snapshot import Draft, Rows, Snapshot
 
 logger = logging.getLogger(__name__)
-ANALYSIS_VERSION = "1"  # bump when what is read of a sentence changes: saved readings are redone
+ANALYSIS_VERSION = "2"  # bump when what is read of a sentence changes: snapshots are made anew
+READINGS_CACHED = 4096
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
 BOILERPLATE_HEADING = re.compile(
     r"^\s*(about\b|forward[- ]looking|safe harbou?r|media contact|investor contact|contacts?\b|"
@@ -48,125 +50,123 @@ class Sentence:
     reason: bool  # holds a reason or purpose clause ("because", "to ...", "so that")
 
 
+def _sentence(saved: str) -> Sentence:
+    lemmas, entities, tokens, *flags = json.loads(saved)[:8]
+    return Sentence(frozenset(lemmas), tuple(tuple(e) for e in entities), tuple(tokens), *flags)
+
+
+class Readings(Sequence[Sentence]):
+    """Each sentence's reading by position, read from the snapshot when first asked for."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._reading = functools.lru_cache(maxsize=READINGS_CACHED)(self._read)
+
+    def __len__(self) -> int:
+        return len(self._snapshot.sentences)
+
+    @overload
+    def __getitem__(self, position: int) -> Sentence: ...
+    @overload
+    def __getitem__(self, position: slice) -> list[Sentence]: ...
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return [self[p] for p in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self)
+        if not 0 <= position < len(self):
+            raise IndexError(position)
+        return self._reading(position)
+
+    def _read(self, position: int) -> Sentence:
+        (saved,) = self._snapshot.query(
+            "SELECT reading FROM sentences WHERE position = ?", (position,)
+        )[0]
+        return _sentence(saved)
+
+
 @dataclass
 class Collection:
     """Sentences of one index generation, their reading, and the collection's vocabulary."""
 
-    sentences: SpanTable
-    read: list[Sentence]
-    frequency: Counter
+    snapshot: Snapshot
+    read: Readings
+    frequency: dict[str, int]
     kin: dict[str, set[str]]  # a word WordNet relates to collection words -> those words
     acronyms: dict[str, int]  # acronym (lower case) -> the sentence that spells it out
-    by_source: dict[str, list[int]] = field(default_factory=dict)
-    spelling: frozenset[str] = frozenset()
+    by_source: dict[str, range]
+    spelling: frozenset[str]
 
     @classmethod
-    def open(cls, sentences: SpanTable, cache: Path | None = None) -> Collection:
-        """The collection read from ``cache`` when it holds these sentences' reading, else
-        built (spaCy over every sentence, WordNet over every word) and saved there, so a new
-        process on an unchanged index needs neither."""
-        texts = [span.text for span in sentences.spans]
-        key = hashlib.sha256("\x00".join([ANALYSIS_VERSION, *texts]).encode()).hexdigest()
-        if cache is not None and cache.exists():
-            try:
-                saved = json.loads(cache.read_text(encoding="utf-8"))
-                if saved.get("key") == key:
-                    return cls._assemble(sentences, saved)
-            except (OSError, ValueError, KeyError, TypeError, IndexError):
-                logger.warning("the answerer's cache %s is unreadable: reading anew", cache)
-        built = cls.build(sentences)
-        if cache is not None:
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                for old in cache.parent.glob("*.json"):
-                    old.unlink(missing_ok=True)  # the reading of generations no longer served
-                partial = cache.with_name(f"{cache.name}.{os.getpid()}")
-                partial.write_text(json.dumps({"key": key, **built._saved()}), encoding="utf-8")
-                partial.replace(cache)
-            except OSError as error:  # a read-only index still answers, just opens slower
-                logger.warning("could not save the answerer's reading in %s: %s", cache, error)
-        return built
-
-    def _saved(self) -> dict:
-        return {
-            "read": [
-                [sorted(r.lemmas), [list(e) for e in r.entities], list(r.tokens), r.headline,
-                 r.boilerplate, r.leans_back, r.subject_is_pronoun, r.reason]
-                for r in self.read
-            ],
-            "kin": {word: sorted(words) for word, words in self.kin.items()},
-            "acronyms": self.acronyms,
-        }  # fmt: skip
-
-    @classmethod
-    def _assemble(cls, sentences: SpanTable, saved: dict) -> Collection:
-        read = [
-            Sentence(frozenset(lemmas), tuple(tuple(e) for e in entities), tuple(tokens), *flags)
-            for lemmas, entities, tokens, *flags in saved["read"]
-        ]
-        if len(read) != len(sentences.spans):
-            raise IndexError("the saved reading is of other sentences")
-        return cls._with_vocabulary(
-            sentences,
-            read,
+    def open(cls, snapshot: Snapshot) -> Collection:
+        """The collection as ``prepare`` stored it in ``snapshot``."""
+        saved = snapshot.extra("answerer")
+        by_source = {
+            path: range(place.first_sentence, place.first_sentence + place.sentences)
+            for path, place in snapshot.documents.items()
+            if place.sentences
+        }
+        return cls(
+            snapshot,
+            Readings(snapshot),
+            saved["frequency"],
             {word: set(words) for word, words in saved["kin"].items()},
-            {short: int(position) for short, position in saved["acronyms"].items()},
+            saved["acronyms"],
+            by_source,
+            snapshot.spelling,
         )
 
-    @classmethod
-    def _with_vocabulary(cls, sentences, read, kin, acronyms) -> Collection:
-        by_source: dict[str, list[int]] = {}
-        for position, span in enumerate(sentences.spans):
-            by_source.setdefault(span.source, []).append(position)
+    @staticmethod
+    def prepare(draft: Draft) -> None:
+        """Read the draft's new sentences (rows copied from an earlier snapshot keep their
+        reading), then store the collection's vocabulary."""
+        new = draft.db.execute(
+            "SELECT position, source, text FROM sentences WHERE reading IS NULL ORDER BY position"
+        ).fetchall()
+        docs = nlp().pipe((text for _, _, text in new), batch_size=64)
+        readings = []
+        for (position, _, text), doc, boilerplate, first in zip(
+            new, docs, _boilerplate(new), _firsts(new), strict=True
+        ):
+            readings.append((json.dumps(_reading(doc, text, first, boilerplate)), position))
+        draft.db.executemany("UPDATE sentences SET reading = ? WHERE position = ?", readings)
         frequency: Counter = Counter()
-        for sentence in read:
-            frequency.update(sentence.lemmas)
-        spelling = spelling_words([span.text for span in sentences.spans])
-        return cls(sentences, read, frequency, kin, acronyms, by_source, spelling)
-
-    @classmethod
-    def build(cls, sentences: SpanTable) -> Collection:
-        texts = [span.text for span in sentences.spans]
-        docs = list(nlp().pipe(texts, batch_size=64))
-        spans = sentences.spans
-        boiler = _boilerplate(sentences)
-        read, kinds = [], {}
-        for position, doc in enumerate(docs):
-            lemmas = set()
-            for token in doc:
-                if token.is_punct or token.is_space or token.is_stop:
-                    continue
-                lemma = token.lemma_.lower()
-                lemmas |= {lemma, token.lower_}
-                kinds.setdefault(lemma, token.pos_)
-            for entity in doc.ents:
-                lemmas.add(entity.text.lower())
-            first = position == 0 or spans[position - 1].source != spans[position].source
-            read.append(
-                Sentence(
-                    frozenset(lemmas),
-                    tuple((e.label_, e.text, e.start, e.end) for e in doc.ents),
-                    tuple(t.lemma_.lower() for t in doc),
-                    first or _title_case(texts[position]),
-                    boiler[position],
-                    _leans_back(doc),
-                    _unnamed_subject(doc),
-                    _has_reason(doc),
-                )
-            )
+        kinds: dict[str, str] = {}
+        for (saved,) in draft.db.execute("SELECT reading FROM sentences ORDER BY position"):
+            reading = json.loads(saved)
+            frequency.update(reading[0])
+            for lemma, pos in reading[8]:
+                kinds.setdefault(lemma, pos)
+        known = draft.previous.extra("relatives") if draft.previous else {}
+        related = {
+            f"{lemma} {pos}": known.get(f"{lemma} {pos}") or sorted(relatives(lemma, pos))
+            for lemma, pos in kinds.items()
+        }
         kin: dict[str, set[str]] = {}
-        for lemma, pos in kinds.items():
-            for relative in relatives(lemma, pos):
-                kin.setdefault(relative, set()).add(lemma)
-        acronyms = {}
-        for position, text in enumerate(texts):
+        for key, words in related.items():
+            for relative in words:
+                kin.setdefault(relative, set()).add(key.split(" ")[0])
+        acronyms: dict[str, int] = {}
+        for position, text in draft.db.execute("SELECT position, text FROM sentences"):
             for short in _defined_acronyms(text):
                 acronyms.setdefault(short, position)
-        return cls._with_vocabulary(sentences, read, kin, acronyms)
+        draft.save("relatives", related)
+        draft.save(
+            "answerer",
+            {
+                "frequency": dict(frequency),
+                "kin": {word: sorted(words) for word, words in kin.items()},
+                "acronyms": acronyms,
+            },
+        )
+
+    @property
+    def spans(self) -> Rows:
+        return self.snapshot.sentences
 
     @property
     def size(self) -> int:
-        return len(self.read)
+        return len(self.snapshot.sentences)
 
     def knows(self, word: str) -> bool:
         return word in self.frequency
@@ -180,21 +180,55 @@ class Collection:
         return math.log(1 + self.size / (1 + self.frequency.get(word, 0)))
 
     def vectors(self, positions: list[int]) -> np.ndarray:
-        return self.sentences.vectors[positions]
+        return np.asarray(self.snapshot.vectors[positions], dtype=np.float32)
+
+    def containing(self, fragment: str) -> list[int]:
+        """Sentences whose text holds ``fragment`` (ignoring case), in order."""
+        return self.spans.containing(fragment)
 
     def place(self, position: int) -> float:
         """Where a sentence stands in its document: 0 at the top, 1 at the bottom."""
-        positions = self.by_source[self.sentences.spans[position].source]
+        positions = self.by_source[self.spans[position].source]
         return (position - positions[0]) / max(1, len(positions) - 1)
 
     def previous(self, position: int) -> int | None:
         """The sentence a leaning sentence leans on, in the same paragraph."""
-        span = self.sentences.spans[position]
+        span = self.spans[position]
         if not self.read[position].leans_back or span.opens_paragraph or position == 0:
             return None
-        if self.sentences.spans[position - 1].source != span.source:
+        if self.spans[position - 1].source != span.source:
             return None
         return position - 1
+
+
+def _reading(doc, text: str, first: bool, boilerplate: bool) -> list:
+    """What is stored of one sentence: the fields of ``Sentence``, then the (lemma, part of
+    speech) pairs the collection's WordNet kin is built from."""
+    lemmas, kinds = set(), {}
+    for token in doc:
+        if token.is_punct or token.is_space or token.is_stop:
+            continue
+        lemma = token.lemma_.lower()
+        lemmas |= {lemma, token.lower_}
+        kinds.setdefault(lemma, token.pos_)
+    for entity in doc.ents:
+        lemmas.add(entity.text.lower())
+    return [
+        sorted(lemmas),
+        [[e.label_, e.text, e.start, e.end] for e in doc.ents],
+        [t.lemma_.lower() for t in doc],
+        first or _title_case(text),
+        boilerplate,
+        _leans_back(doc),
+        _unnamed_subject(doc),
+        _has_reason(doc),
+        sorted(kinds.items()),
+    ]
+
+
+def _firsts(rows: list[tuple[int, str, str]]) -> list[bool]:
+    """Whether each row opens its document (rows are whole documents, in order)."""
+    return [i == 0 or rows[i - 1][1] != source for i, (_, source, _) in enumerate(rows)]
 
 
 def _title_case(text: str) -> bool:
@@ -202,15 +236,15 @@ def _title_case(text: str) -> bool:
     return len(tokens) >= 3 and sum(t[:1].isupper() for t in tokens) > 0.6 * len(tokens)
 
 
-def _boilerplate(sentences: SpanTable) -> list[bool]:
+def _boilerplate(rows: list[tuple[int, str, str]]) -> list[bool]:
     """Sentences from a boilerplate heading ("About ...", "Forward-Looking Statements") to the
-    next paragraph that is not one, within a document."""
-    flags, inside, source = [], False, None
-    for span in sentences.spans:
-        if span.source != source:
-            inside, source = False, span.source
-        short_line = len(span.text) < 80 and not span.text.rstrip().endswith(".")
-        if short_line and BOILERPLATE_HEADING.match(span.text):
+    next paragraph that is not one, within a document (rows: position, source, text)."""
+    flags, inside, current = [], False, None
+    for _, source, text in rows:
+        if source != current:
+            inside, current = False, source
+        short_line = len(text) < 80 and not text.rstrip().endswith(".")
+        if short_line and BOILERPLATE_HEADING.match(text):
             inside = True
         flags.append(inside)
     return flags

@@ -30,7 +30,7 @@ def quote(collection: Collection, positions: Sequence[int], score: float) -> Ans
         for needed in (collection.previous(position), position):
             if needed is not None and needed not in ordered:
                 ordered.append(needed)
-    spans = collection.sentences.spans
+    spans = collection.spans
     pieces, citations = [], []
     for n, position in enumerate(ordered, start=1):
         span = spans[position]
@@ -52,7 +52,7 @@ def refusal(
 ) -> Answer:
     """A refusal showing the ``limit`` passages that came closest, each around its best
     sentence and within the chunk that held it, so the offsets stay exact."""
-    spans = collection.sentences.spans
+    spans = collection.spans
     order = np.argsort(-probabilities) if len(probabilities) else []
     closest: list[Passage] = []
     for index in order:
@@ -103,7 +103,7 @@ def overview(collection: Collection, sources: Sequence[str]) -> Answer:
             for p in positions
             if not collection.read[p].headline
             and not collection.read[p].boilerplate
-            and len(collection.sentences.spans[p].text) >= MIN_BODY_CHARS
+            and len(collection.spans[p].text) >= MIN_BODY_CHARS
         ]
         central: list[int] = []
         if body:

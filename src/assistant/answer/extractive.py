@@ -118,7 +118,7 @@ class ExtractiveAnswerer:
         for rank, document in enumerate(documents):
             source, start, end = (document.metadata[key] for key in ("source", "start", "end"))
             for position in self.collection.by_source.get(source, []):
-                span = self.collection.sentences.spans[position]
+                span = self.collection.spans[position]
                 if span.start < end and start < span.end and position not in positions:
                     positions.append(position)
                     ranks.append(rank)
@@ -156,8 +156,9 @@ class ExtractiveAnswerer:
             re.compile(rf"\(\s*{escaped}s?\s*[),;]", re.IGNORECASE),
         )
         for pattern in patterns:
-            for position, span in enumerate(self.collection.sentences.spans):
-                if pattern.search(span.text) and not self.collection.read[position].headline:
+            for position in self.collection.containing(term):
+                text = self.collection.spans[position].text
+                if pattern.search(text) and not self.collection.read[position].headline:
                     return position
         return None
 
@@ -169,6 +170,6 @@ class ExtractiveAnswerer:
         first = chosen[0]
         if not self.collection.read[first].subject_is_pronoun:
             return chosen
-        source = self.collection.sentences.spans[first].source
+        source = self.collection.spans[first].source
         headline = self.collection.by_source[source][0]
         return chosen if headline in chosen else [headline, *chosen]

@@ -104,11 +104,11 @@ def features(
                 float(sentence.headline),
                 float(sentence.boilerplate),
                 float(rank),
-                float(np.log1p(len(collection.sentences.spans[position].text))),
+                float(np.log1p(len(collection.spans[position].text))),
                 collection.place(position),
                 related * float(typed and holds),
                 chunk_cosine,
-                float(collection.sentences.spans[position].source == top_source),
+                float(collection.spans[position].source == top_source),
                 unknown_name,
                 float(near),
             ]

@@ -95,7 +95,7 @@ def _labels(bot, answerer: ExtractiveAnswerer, case, positions: list[int]) -> np
     end = start + len(case.support)
     labels = []
     for position in positions:
-        span = answerer.collection.sentences.spans[position]
+        span = answerer.collection.spans[position]
         shared = min(end, span.end) - max(start, span.start)
         same_file = Path(span.source).resolve() == Path(case.source).resolve()
         enough = shared >= OVERLAP * min(len(span.text), len(case.support))
