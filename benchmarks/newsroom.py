@@ -1436,7 +1436,8 @@ def questions(
 ) -> list[Fact]:
     """``count`` distinct questions, shuffled: a share ``unanswered`` that no release answers
     (about companies that do not exist, or off the subject), the rest asked of facts the
-    releases state, spread over as many releases as possible."""
+    releases state, spread over as many releases as possible.  Fewer when the releases state
+    too few facts, so the share, and with it the mix of answers and refusals, stays the same."""
     rng = Random(f"{seed} questions")
     answers: dict[str, set[str | None]] = {}
     for release in releases:
@@ -1457,6 +1458,7 @@ def questions(
                     asked.add(fact.question)
                     chosen.append(fact)
     everything = "\n".join(release.text for release in releases)
+    count = min(count, round(len(chosen) / (1 - unanswered)))
     while len(asked) < count:
         ghost = coined_name(rng)
         if ghost in everything:

@@ -361,7 +361,7 @@ def measure(n: int, plan: Plan, raw: RawEncoder, server: bool, keep: bool) -> di
     from assistant import Settings
 
     workspace = Path(tempfile.mkdtemp(prefix=f"scale-{n}-"))
-    run: dict[str, Any] = {"n": n, "load_average_before": os.getloadavg()}
+    run: dict[str, Any] = {"n": n, "load_average": {"before": os.getloadavg()[0]}}
     try:
         releases = generate_collection(n, SEED)
         write_releases(workspace / "corpus", releases)
@@ -411,7 +411,7 @@ def measure(n: int, plan: Plan, raw: RawEncoder, server: bool, keep: bool) -> di
         del bot
         gc.collect()
     finally:
-        run["load_average_after"] = os.getloadavg()
+        run["load_average"]["after"] = os.getloadavg()[0]
         if keep:
             say(f"kept {workspace}")
         else:
@@ -472,6 +472,8 @@ def say(text: str) -> None:
 
 
 ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("load average (1 min) before", ("load_average", "before"), "{:.1f}"),
+    ("  and after", ("load_average", "after"), "{:.1f}"),
     ("documents (MB)", ("documents", "mb"), "{:.1f}"),
     ("chunks + sentences", ("spans", "total"), "{:,.0f}"),
     ("ingest: spans embedded", ("ingest", "embedded"), "{:,.0f}"),
