@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import os
 import tempfile
 import time
@@ -80,14 +81,18 @@ def quantised(fp32_path: Path, folder: Path, keep_ffn_output: bool) -> Path:
         and "/attention/" not in node.name
     ]
     target = folder / f"int8-{'ffn-fp32' if keep_ffn_output else 'all'}.onnx"
-    quantize_dynamic(
-        fp32_path,
-        target,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=kept,
-    )
+    logging.disable(logging.WARNING)  # its advice to pre-process, printed for every model
+    try:
+        quantize_dynamic(
+            fp32_path,
+            target,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=kept,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
     return target
 
 
