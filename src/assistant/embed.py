@@ -149,7 +149,10 @@ class MiniLMEmbeddings(Embeddings):
                 self._recent_queries.move_to_end(text)
                 return cached
         onnx = self._onnx_model()
-        vector = onnx.embed(text) if onnx else self.embed_documents([text])[0]
+        if onnx is not None:
+            vector = onnx.embed(text)
+        else:
+            vector = self.embed_with_sentence_transformers([text])[0].tolist()
         with self._lock:
             self._recent_queries[text] = vector
             while len(self._recent_queries) > 64:

@@ -31,11 +31,13 @@ logger = logging.getLogger(__name__)
 
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 # A batch holds at most this many word pieces, padding included: about 16 sentences or two
-# 800-character chunks.  Measured: 256 to 512 is fastest, 1024 is 10% slower and 4096 35%
-# slower (attention over long padded batches no longer fits the cache).
+# 800-character chunks.  Measured: 256 to 512 is fastest, 1024 about 10% slower and 4096 30 to
+# 35% slower (attention over long padded batches no longer fits the cache).
 BATCH_TOKENS = 512
-# Batches run side by side, each on one core: on a busy 2-core machine this embedded 1.3 to 2
-# times as fast as one batch at a time on two intra-op threads, which spin while they wait.
+# Batches run side by side, each on one thread: on this 2-core machine (busy with other work)
+# that embedded 1.7 times as fast as one batch at a time on ONNX Runtime's two spinning
+# intra-op threads, and 1.1 to 1.5 times as fast as on two that do not spin.  Measured on 2
+# cores only: on a larger machine, try `benchmarks/embed_speed.py --workers N`.
 WORKERS = min(2, os.cpu_count() or 1)
 DRAFT_PREFIX = "onnx-export-"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
