@@ -41,6 +41,7 @@ SOURCES = [
 ]
 GATE = 0.99
 TARGET = 2.0
+INGEST = "ONNX fp32, length-sorted (ingest)"
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -141,7 +142,7 @@ def main() -> None:
         )
         variants: dict[str, Embed] = {
             "sentence-transformers fp32, batch 32": reference.embed_with_sentence_transformers,
-            "ONNX fp32, length-sorted (ingest)": ingest.embed_documents,
+            INGEST: ingest.embed_documents,
             "ONNX int8, all matrix products": int8_all.embed_batch,
             "ONNX int8, FFN outputs fp32": int8_ffn.embed_batch,
         }
@@ -165,7 +166,9 @@ def main() -> None:
             f"{name:40} {rate:8.1f} {rate / base_rate:6.2f} "
             f"{cosines.min():8.5f} {cosines.mean():9.5f}  {gate}"
         )
-    print(f"target: ONNX fp32 (ingest) >= {TARGET:.0f}x sentence-transformers spans/s")
+    ratio = seconds[base] / seconds[INGEST]
+    verdict = "met" if ratio >= TARGET else "missed"
+    print(f"target: ingest >= {TARGET:.0f}x sentence-transformers spans/s: {ratio:.2f}x, {verdict}")
 
 
 if __name__ == "__main__":
