@@ -255,11 +255,6 @@ class HeldEmbeddings(Embeddings):
         return self.inner.embed_query(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ingest lock is a file in each process's index_dir, so writers on two machines "
-    "sharing one server do not take turns: one deletes the other's half-built generation",
-)
 def test_writers_on_two_machines_take_turns_on_one_server(tmp_path, chroma_server, embeddings):
     """Two machines share the corpus (one path, as on a shared mount) and the server, each with
     its own index_dir. Every ``assistant serve`` re-indexes a changed corpus, so there an edit
