@@ -236,10 +236,10 @@ def test_an_unchanged_corpus_opens_without_reading_a_document(
         reads.extend(paths)
         return real_load_documents(paths, **options)
 
-    from assistant import index as index_module
+    from assistant import ingest as ingest_module
 
-    real_load_documents = index_module.load_documents
-    monkeypatch.setattr(index_module, "load_documents", counting_load_documents)
+    real_load_documents = ingest_module.load_documents
+    monkeypatch.setattr(ingest_module, "load_documents", counting_load_documents)
 
     bot = Assistant(settings, embeddings=embeddings)
     assert reads == [] and "Third Affiliated" in shown(

@@ -190,7 +190,7 @@ def test_citations_count_in_the_text_as_indexed_whatever_happens_to_the_file(
 
 
 def test_retired_generations_and_their_spans_are_removed(tmp_path, small, embeddings, monkeypatch):
-    monkeypatch.setattr("assistant.index.RETIRED_KEPT_SECONDS", 0.0)  # readers move on at once
+    monkeypatch.setattr("assistant.ingest.RETIRED_KEPT_SECONDS", 0.0)  # readers move on at once
     shutil.copytree(small, tmp_path, dirs_exist_ok=True)
     bot = Assistant(settings_in(tmp_path), embeddings=embeddings)
     document = next((tmp_path / "corpus").iterdir())
@@ -215,7 +215,7 @@ def test_retired_generations_and_their_spans_are_removed(tmp_path, small, embedd
 def test_a_reader_whose_generation_is_gone_answers_from_the_newest(
     tmp_path, small, embeddings, monkeypatch
 ):
-    monkeypatch.setattr("assistant.index.RETIRED_KEPT_SECONDS", 0.0)  # deleted at once
+    monkeypatch.setattr("assistant.ingest.RETIRED_KEPT_SECONDS", 0.0)  # deleted at once
     shutil.copytree(small, tmp_path, dirs_exist_ok=True)
     reader = Assistant(settings_in(tmp_path), embeddings=embeddings)
     reader.ask(QUESTION)  # its generation is loaded and will not be looked up for a while

@@ -23,7 +23,8 @@ from assistant.answer.protocol import Answerer
 from assistant.answer.types import Answer
 from assistant.config import Settings
 from assistant.embed import load_embeddings
-from assistant.index import GenerationGone, Index, IndexUnavailable, SyncReport
+from assistant.index import GenerationGone, Index, IndexUnavailable
+from assistant.ingest import SyncReport, sync
 from assistant.load import corpus_fingerprint
 from assistant.retrieve import HybridRetriever, LexicalIndex
 from assistant.snapshot import open_snapshot
@@ -123,7 +124,7 @@ class Assistant:
 
     def ingest(self, rebuild: bool = False, progress: bool | None = None) -> SyncReport:
         """Bring the index in step with the corpus (embedding only what changed)."""
-        report = self.index.sync(rebuild=rebuild, progress=progress)
+        report = sync(self.index, rebuild=rebuild, progress=progress)
         self._checked_at = 0.0
         self._load(wait=True)
         return report
