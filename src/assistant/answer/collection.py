@@ -24,7 +24,7 @@ from assistant.answer.language import nlp, noun_category, relatives
 from assistant.snapshot import Draft, Rows, Snapshot
 
 logger = logging.getLogger(__name__)
-ANALYSIS_VERSION = "2"  # bump when what is read of a sentence changes: snapshots are made anew
+ANALYSIS_VERSION = "3"  # bump when what is read of a sentence changes: snapshots are made anew
 READINGS_CACHED = 4096
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
 BOILERPLATE_HEADING = re.compile(
@@ -132,24 +132,24 @@ class Collection:
         draft.db.executemany("UPDATE sentences SET reading = ? WHERE position = ?", readings)
         frequency: Counter = Counter()
         kinds: dict[str, str] = {}
-        for (saved,) in draft.db.execute("SELECT reading FROM sentences ORDER BY position"):
+        acronyms: dict[str, int] = {}
+        rows = draft.db.execute("SELECT position, reading FROM sentences ORDER BY position")
+        for position, saved in rows:
             reading = json.loads(saved)
             frequency.update(reading[0])
             for lemma, pos in reading[8]:
                 kinds.setdefault(lemma, pos)
+            for short in reading[9]:
+                acronyms.setdefault(short, position)
         known = draft.previous.extra("relatives") if draft.previous else {}
-        related = {
-            f"{lemma} {pos}": known.get(f"{lemma} {pos}") or sorted(relatives(lemma, pos))
-            for lemma, pos in kinds.items()
-        }
+        related: dict[str, list[str]] = {}
+        for lemma, pos in kinds.items():  # WordNet loads only for a word new to the collection
+            key = f"{lemma} {pos}"
+            related[key] = known[key] if key in known else sorted(relatives(lemma, pos))
         kin: dict[str, set[str]] = {}
         for key, words in related.items():
             for relative in words:
                 kin.setdefault(relative, set()).add(key.split(" ")[0])
-        acronyms: dict[str, int] = {}
-        for position, text in draft.db.execute("SELECT position, text FROM sentences"):
-            for short in _defined_acronyms(text):
-                acronyms.setdefault(short, position)
         draft.save("relatives", related)
         draft.save(
             "answerer",
@@ -203,7 +203,7 @@ class Collection:
 
 def _reading(doc, text: str, first: bool, boilerplate: bool) -> list:
     """What is stored of one sentence: the fields of ``Sentence``, then the (lemma, part of
-    speech) pairs the collection's WordNet kin is built from."""
+    speech) pairs the collection's WordNet kin is built from, and the acronyms it defines."""
     lemmas, kinds = set(), {}
     for token in doc:
         if token.is_punct or token.is_space or token.is_stop:
@@ -223,6 +223,7 @@ def _reading(doc, text: str, first: bool, boilerplate: bool) -> list:
         _unnamed_subject(doc),
         _has_reason(doc),
         sorted(kinds.items()),
+        _defined_acronyms(text),
     ]
 
 
