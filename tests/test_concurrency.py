@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import pytest
 from gradio_client import Client
 
 from assistant import Assistant, Settings
-from conftest import shown
+from conftest import free_port, shown
 
 QUESTION = "Which hospital will run the trial?"
 FACT = "Third Affiliated Hospital"
@@ -126,12 +125,6 @@ def test_a_killed_ingest_leaves_the_previous_index_answering(root, embeddings):
     for collection in bot.index.client.list_collections():  # nothing half-built is left
         name = collection.name
         assert name.endswith(("manifest", "generations")) or name.split("-", 2)[2] in segments
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebuild(root):

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from langchain_core.embeddings import Embeddings
 
 from assistant import Assistant, Settings
 from assistant.index import Index
-from conftest import shown
+from conftest import running_chroma, shown
 
 
 class CountingEmbeddings(Embeddings):
@@ -150,47 +145,13 @@ def test_an_interrupted_ingest_leaves_the_previous_index_answering(
     assert "Third Affiliated Hospital" in shown(answer.ask("Which hospital will run the trial?"))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_chroma_server_works_like_the_embedded_index(tmp_path, small_corpus, embeddings):
-    chroma = shutil.which("chroma", path=str(__import__("pathlib").Path(sys.executable).parent))
-    assert chroma, "the chroma command ships with chromadb"
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            chroma,
-            "run",
-            "--path",
-            str(tmp_path / "server"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "chroma server did not start"
-                time.sleep(0.3)
+    with running_chroma(tmp_path / "server") as port:
         settings = settings_for(tmp_path, small_corpus, chroma_host="127.0.0.1", chroma_port=port)
         bot = Assistant(settings, embeddings=embeddings)
         answer = bot.ask("Which hospital will run the trial?")
         assert "Third Affiliated Hospital" in shown(answer)
         assert Assistant(settings, embeddings=embeddings).ingest().embedded == 0
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_an_empty_corpus_is_a_clear_error(tmp_path, embeddings):

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -26,7 +24,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from assistant import Assistant, Settings
-from conftest import CORPUS_FILE
+from conftest import CORPUS_FILE, free_port, running_chroma
 
 # Questions about the first document, with words the sentence cited for each must hold.
 KNOWN = {
@@ -46,37 +44,12 @@ STARTUP_SECONDS = 120  # two pages loading models at once on two cores
 FOLLOW_SECONDS = 20  # readers look for a new generation every 2 s
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
     """A ``chroma run`` server on a free loopback port: its port and the folder it keeps."""
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    assert chroma, "the chroma command ships with chromadb"
     path = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, "chroma run exited at start"
-                assert time.monotonic() < deadline, "chroma server did not start"
-                time.sleep(0.3)
+    with running_chroma(path) as port:
         yield port, path
-    finally:
-        stop(server)
 
 
 def stop(*processes: subprocess.Popen) -> None:

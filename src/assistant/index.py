@@ -24,6 +24,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,18 @@ class Generation:
     documents: dict[str, DocumentEntry]
 
     def count(self, kind: str, segment: str | None = None) -> int:
-        entries = [e for e in self.documents.values() if segment in (None, e.segment)]
-        return len(entries) if kind == TEXTS else sum(getattr(e, kind) for e in entries)
+        return self._counts[kind, segment]
+
+    @cached_property
+    def _counts(self) -> Counter:
+        """Entries of each kind, in all and by segment (asked for on every question)."""
+        counts: Counter = Counter()
+        for entry in self.documents.values():
+            for segment in (None, entry.segment):
+                counts[TEXTS, segment] += 1
+                for kind in KINDS:
+                    counts[kind, segment] += getattr(entry, kind)
+        return counts
 
     @property
     def segments(self) -> list[str]:
@@ -196,6 +207,7 @@ class Index:
         }
         self._handles: dict[str, Any] = {}
         self._records: dict[str, Generation] = {}
+        self._counts: dict[str, int] = {}
 
     @property
     def client(self):
@@ -336,6 +348,7 @@ class Index:
         self._client, self._client_error = make_client(self.settings), None
         self._handles.clear()
         self._records.clear()
+        self._counts.clear()
         if aside:
             logger.warning("set the old index aside as %s", aside)
         return aside
@@ -362,6 +375,13 @@ class Index:
                     bool(meta.get("opens_paragraph", False)),
                 )
                 yield span_id, span, vector
+
+    def _held(self, collection) -> int:
+        """What a recorded segment's collection holds: counted once, since a segment is never
+        written after a generation names it."""
+        if collection.name not in self._counts:
+            self._counts[collection.name] = collection.count()
+        return self._counts[collection.name]
 
     def spans(self, kind: str, generation: str | None = None) -> list[Span]:
         """Every span of ``kind`` in ``generation`` (default: the answering one), in order."""
@@ -401,7 +421,7 @@ class Index:
             collection = self.handle("chunks", segment)
             wanted = record.count("chunks", segment)
             try:
-                extra = max(0, collection.count() - wanted)
+                extra = max(0, self._held(collection) - wanted)
                 result = collection.query(
                     query_embeddings=[vector],
                     n_results=max(1, min(n, wanted) + extra),

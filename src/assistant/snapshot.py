@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import bm25s
 import numpy as np
@@ -36,6 +36,7 @@ from assistant.text import spelling_words, terms
 logger = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.ERROR)
 
+T = TypeVar("T")
 SNAPSHOT_FORMAT = 1  # bump when the files change: snapshots in the old format are made anew
 KEPT_SNAPSHOTS = 3  # the newest ones stay: readers of a just-replaced generation still use them
 ROWS_CACHED = 4096
@@ -59,20 +60,21 @@ class Placement:
     sentences: int
 
 
-class Rows(Sequence[Span]):
-    """The spans of one table by position, read from SQLite when first asked for."""
+class ByPosition(Sequence[T]):
+    """Items by position, each read (by ``read``) when first asked for and then kept, a few
+    thousand at most: what a question touches, never the whole table."""
 
-    def __init__(self, snapshot: Snapshot, table: str, count: int) -> None:
-        self._snapshot, self._table, self._count = snapshot, table, count
-        self._row = functools.lru_cache(maxsize=ROWS_CACHED)(self._read)
+    def __init__(self, count: int, read: Callable[[int], Any]) -> None:
+        self._count = count
+        self._row = functools.lru_cache(maxsize=ROWS_CACHED)(read)
 
     def __len__(self) -> int:
         return self._count
 
     @overload
-    def __getitem__(self, position: int) -> Span: ...
+    def __getitem__(self, position: int) -> T: ...
     @overload
-    def __getitem__(self, position: slice) -> list[Span]: ...
+    def __getitem__(self, position: slice) -> list[T]: ...
     def __getitem__(self, position):
         if isinstance(position, slice):
             return [self[p] for p in range(*position.indices(self._count))]
@@ -80,7 +82,21 @@ class Rows(Sequence[Span]):
             position += self._count
         if not 0 <= position < self._count:
             raise IndexError(position)
-        return self._row(position)[1]
+        return self._item(self._row(position))
+
+    def _item(self, row: Any) -> T:
+        return row
+
+
+class Rows(ByPosition[Span]):
+    """The spans of one table by position, read from SQLite when first asked for."""
+
+    def __init__(self, snapshot: Snapshot, table: str, count: int) -> None:
+        self._snapshot, self._table = snapshot, table
+        super().__init__(count, self._read)
+
+    def _item(self, row: tuple[str, Span]) -> Span:
+        return row[1]
 
     def span_id(self, position: int) -> str:
         return self._row(position)[0]

@@ -8,24 +8,20 @@ and dictionary lookups.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
 
 import numpy as np
 
 from assistant.answer.language import nlp, noun_category, relatives
-from assistant.snapshot import Draft, Rows, Snapshot
+from assistant.snapshot import ByPosition, Draft, Rows, Snapshot
 
 logger = logging.getLogger(__name__)
 ANALYSIS_VERSION = "3"  # bump when what is read of a sentence changes: snapshots are made anew
-READINGS_CACHED = 4096
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
 BOILERPLATE_HEADING = re.compile(
     r"^\s*(about\b|forward[- ]looking|safe harbou?r|media contact|investor contact|contacts?\b|"
@@ -55,28 +51,12 @@ def _sentence(saved: str) -> Sentence:
     return Sentence(frozenset(lemmas), tuple(tuple(e) for e in entities), tuple(tokens), *flags)
 
 
-class Readings(Sequence[Sentence]):
+class Readings(ByPosition[Sentence]):
     """Each sentence's reading by position, read from the snapshot when first asked for."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        self._reading = functools.lru_cache(maxsize=READINGS_CACHED)(self._read)
-
-    def __len__(self) -> int:
-        return len(self._snapshot.sentences)
-
-    @overload
-    def __getitem__(self, position: int) -> Sentence: ...
-    @overload
-    def __getitem__(self, position: slice) -> list[Sentence]: ...
-    def __getitem__(self, position):
-        if isinstance(position, slice):
-            return [self[p] for p in range(*position.indices(len(self)))]
-        if position < 0:
-            position += len(self)
-        if not 0 <= position < len(self):
-            raise IndexError(position)
-        return self._reading(position)
+        super().__init__(len(snapshot.sentences), self._read)
 
     def _read(self, position: int) -> Sentence:
         (saved,) = self._snapshot.query(
