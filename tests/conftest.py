@@ -60,6 +60,43 @@ def running_chroma(path: Path) -> Iterator[int]:
             server.kill()
 
 
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright, once per session (the browser tests fail, not
+    skip, without it: CI must run them)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Chromium is missing: `apt-get install -y chromium` (make test does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def wait_until(check, timeout: float = 10.0):
+    """Poll ``check`` until it returns something truthy (returned), failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {check.__doc__ or check}")
+
+
 def shown(answer) -> str:
     """What a reader sees of an answer: its text and, for a refusal, the closest passages.
 

@@ -8,29 +8,19 @@ than skips without it: CI must run it.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
+
+from conftest import wait_until
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> Who runs it?'
 HOSPITAL = "Which hospital will run the trial?"
 UNANSWERABLE = "Who is XellSmart's chief executive?"  # one of the page's example questions
@@ -49,26 +39,6 @@ def server(bot) -> Iterator[str]:
     launch(demo, host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.fail("Chromium is missing: `apt-get install -y chromium` (make test does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-def wait_until(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {check.__doc__ or check}")
 
 
 def feedback_lines(path: Path) -> list[dict]:
