@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import socket
 from collections.abc import Iterator
@@ -159,8 +160,28 @@ def test_marked_quote_sits_in_its_context(bot):
     before, after = panel.split("<mark>", 1)[0], panel.split("</mark>", 1)[1]
     assert "rehabilitation" in before[-400:] and "safety and efficacy" in after[:400]
     assert "xellsmart-sci-trial-announcement.txt" in panel
-    refused = sources_panel(UNANSWERABLE, bot.ask(UNANSWERABLE).to_dict(), bot.source_text)
-    assert "<mark>" not in refused and "nothing is cited" in refused
+
+
+def test_a_refusal_shows_its_closest_passages_not_citations(bot):
+    refusal = bot.ask(UNANSWERABLE).to_dict()
+    assert refusal["refused"] and refusal["closest"]
+    panel = sources_panel(UNANSWERABLE, refusal, bot.source_text)
+    assert "nothing is cited" in panel and "data-n=" not in panel  # no card poses as a citation
+    before, closest = panel.split("Closest passages, which do not answer this", 1)
+    assert "<mark>" not in before
+    assert closest.count('class="src-card closest-card"') == len(refusal["closest"])
+    for passage in refusal["closest"]:
+        best = passage["text"][
+            passage["best_start"] - passage["start"] : passage["best_end"] - passage["start"]
+        ]
+        assert f"<mark>{html.escape(best)}</mark>" in closest
+        assert (
+            bot.source_text(passage["source"])[passage["start"] : passage["end"]]
+            == (passage["text"])
+        )
+    shown = answer_message(refusal)
+    assert "closest passages are shown" in shown
+    assert "closest passages" not in answer_message({**refusal, "closest": []})
 
 
 def test_the_page_says_where_documents_go_for_a_remote_llm(bot):

@@ -20,7 +20,10 @@ from conftest import wait_until
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SCREENSHOT = DOCS / "screenshot.png"
+PHONE_SCREENSHOT = DOCS / "screenshot-phone.png"
+PHONE = {"width": 390, "height": 844}
 HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> Who runs it?'
 HOSPITAL = "Which hospital will run the trial?"
 UNANSWERABLE = "Who is XellSmart's chief executive?"  # one of the page's example questions
@@ -115,6 +118,14 @@ def test_chat_in_a_real_browser(server, browser, bot):
     page.locator("#chat .refusal").last.wait_for()
     refused = page.locator('#sources [data-state="done"]', has_text=UNANSWERABLE)
     refused.filter(has_text="nothing is cited").wait_for()
+    closest = page.locator("#sources .closest")
+    expect(closest.locator(".closest-title")).to_have_text(
+        "Closest passages, which do not answer this"
+    )
+    assert closest.locator(".closest-card").count() >= 1
+    assert closest.locator(".closest-card mark").first.inner_text().strip()
+    assert page.locator("#sources .src-card[data-n]").count() == 0  # nothing offered as cited
+    expect(page.locator("#chat .refusal").last).to_contain_text("closest passages are shown")
 
     # The clear button empties the conversation and the sources panel.
     page.locator("#clear").click()
@@ -127,4 +138,31 @@ def test_chat_in_a_real_browser(server, browser, bot):
     }
     assert hosts == {"127.0.0.1"}, hosts
     assert not errors, errors
+    page.close()
+
+
+def test_the_page_on_a_phone(server, browser):
+    """At a phone's 390-pixel width the conversation and the sources panel stack, nothing
+    scrolls sideways, and an answer's quote and a refusal's closest passages can be read."""
+    page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server)
+    box = page.locator("#question textarea")
+    box.fill(HOSPITAL)
+    box.press("Enter")
+    page.locator('#sources [data-state="done"]', has_text=HOSPITAL).wait_for()
+    expect(page.locator("#sources .src-card mark").first).to_contain_text("Third Affiliated")
+    box.fill(UNANSWERABLE)
+    box.press("Enter")
+    page.locator("#sources .closest-card").first.wait_for()
+    page.wait_for_timeout(300)  # let the last repaint settle
+
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
+    chat, sources = page.locator("#chat").bounding_box(), page.locator("#sources").bounding_box()
+    assert sources["y"] >= chat["y"] + chat["height"]  # stacked, not side by side
+    for element in ("#chat", "#question", "#sources"):
+        box_of = page.locator(element).bounding_box()
+        assert box_of["x"] >= 0 and box_of["x"] + box_of["width"] <= width + 1, element
+    page.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)
     page.close()

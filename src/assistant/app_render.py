@@ -35,9 +35,14 @@ def answer_message(answer: Mapping[str, Any], *, final: bool = True) -> str:
     """An answer's text, escaped, with each ``[n]`` marker shown as a citation chip."""
     text = answer.get("text", "")
     if answer.get("refused"):
+        hint = (
+            '<div class="refusal-hint">The closest passages are shown with the sources.</div>'
+            if answer.get("closest")
+            else ""
+        )
         return (
             '<div class="refusal"><span class="refusal-tag">Not in the documents</span>'
-            f"<div>{_lines(_escape(text))}</div></div>"
+            f"<div>{_lines(_escape(text))}</div>{hint}</div>"
         )
     if not text:
         return '<span class="pending">Searching the documents…</span>'
@@ -95,6 +100,43 @@ def source_card(citation: Mapping[str, Any], document: str | None, context: int)
     )
 
 
+def closest_card(passage: Mapping[str, Any]) -> str:
+    """A passage that came close to a refused question, its best sentence marked: the reader
+    sees what the documents do say nearby and can rephrase, and nothing claims it answers."""
+    text, start = passage["text"], passage["start"]
+    best_start = passage["best_start"] - start
+    best_end = passage["best_end"] - start
+    if not 0 <= best_start <= best_end <= len(text):  # offsets that do not fit: no mark
+        best_start = best_end = 0
+    source = str(passage["source"])
+    score = passage.get("score")
+    score_html = (
+        f'<span class="src-score" title="how close it came (not an answer)">'
+        f"closeness {float(score):.2f}</span>"
+        if isinstance(score, int | float)
+        else ""
+    )
+    return (
+        '<div class="src-card closest-card">'
+        f'<div class="src-head"><span class="src-doc" title="{_escape(source)}">'
+        f"{_escape(PurePath(source).name)}</span>{score_html}</div>"
+        f'<div class="src-ctx">{_escape(_tidy(text[:best_start]).lstrip())}'
+        f"<mark>{_escape(text[best_start:best_end])}</mark>"
+        f"{_escape(_tidy(text[best_end:]).rstrip())}</div></div>"
+    )
+
+
+def closest_section(passages: list[Mapping[str, Any]]) -> str:
+    """The closest passages of a refusal under a heading that says they do not answer it."""
+    if not passages:
+        return ""
+    cards = "".join(closest_card(passage) for passage in passages)
+    return (
+        '<div class="closest"><div class="closest-title">Closest passages, which do not answer '
+        f"this</div>{cards}</div>"
+    )
+
+
 def sources_panel(
     question: str | None,
     answer: Mapping[str, Any] | None,
@@ -122,7 +164,8 @@ def sources_panel(
             if answer.get("refused")
             else "This answer cites no passage."
         )
-        return head + asked + f'<p class="sources-note">{note}</p></div>'
+        closest = closest_section(answer.get("closest") or []) if answer.get("refused") else ""
+        return head + asked + f'<p class="sources-note">{note}</p>{closest}</div>'
     documents: dict[str, str | None] = {}
     cards = []
     for citation in answer["citations"]:
@@ -162,10 +205,20 @@ CSS = """
 .src-score { margin-left: auto; font-size: 0.8em; color: var(--body-text-color-subdued); }
 .src-ctx { white-space: pre-wrap; line-height: 1.5; font-size: 0.93em; }
 .src-ctx mark { background: #fde68a; color: inherit; padding: 0.05em 0.1em; border-radius: 0.2em; }
+.closest { display: flex; flex-direction: column; gap: 0.6em; }
+.closest-title { font-weight: 700; color: #475569; }
+.closest-card { border-style: dashed; }
+.closest-card .src-ctx mark { background: #e2e8f0; }
+.refusal-hint { font-size: 0.9em; color: var(--body-text-color-subdued); margin-top: 0.3em; }
 .examples-label { font-size: 0.9em; color: var(--body-text-color-subdued); }
 .examples-row { align-items: center; }
 .examples-row button, .examples-row .examples-label-block {
   flex: 0 1 auto !important; min-width: 0 !important; width: auto !important; }
+@media (max-width: 640px) {
+  .app-header h1 { font-size: 1.6em; }
+  #chat { height: min(60vh, 420px) !important; }
+  .src-ctx { font-size: 0.9em; }
+}
 """
 
 # Clicking a [n] chip scrolls the sources panel to card n and flashes it; the click also selects
