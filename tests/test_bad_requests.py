@@ -23,9 +23,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant import Assistant
-from assistant.app import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, build_app, launch
+from assistant.app import build_app, launch
 from assistant.app_guard import MAX_REQUEST_BYTES, LoginThrottle, exposure_warning
 from assistant.assistant import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
+from assistant.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, FeedbackLog
 from test_app import HOSPITAL, LOGIN, free_port, start
 
 INTERNALS = ("no attribute", "unpack", "KeyError", "not iterable", "invalid literal", "Traceback")
@@ -328,12 +329,10 @@ def test_launch_warns_in_the_log_and_on_stderr(monkeypatch, capsys, caplog):
 
 
 def test_two_servers_sharing_the_feedback_file_lose_no_vote(tmp_path):
-    """Two page processes on one data folder: each has its own ``_Feedback``; votes changed
+    """Two page processes on one data folder: each has its own ``FeedbackLog``; votes changed
     in one (a rewrite of the file) must not drop the other's lines."""
-    from assistant.app import _Feedback
-
     path = tmp_path / FEEDBACK_FILE
-    servers = [_Feedback(path), _Feedback(path)]
+    servers = [FeedbackLog(path), FeedbackLog(path)]
 
     def turn(server: int, number: int) -> dict:
         answer = {"text": "an answer", "refused": False, "citations": []}

@@ -17,18 +17,15 @@ votes take only what the page sends, and with a login, failed logins are throttl
 from __future__ import annotations
 
 import html
-import json
 import logging
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from filelock import FileLock
 from starlette.middleware import Middleware
 
 from assistant import Answer, Assistant, Settings
@@ -42,6 +39,7 @@ from assistant.app_guard import (
     login_check,
 )
 from assistant.app_render import CSS, JS, answer_message, sources_panel, user_message
+from assistant.feedback import FEEDBACK_FILE, FeedbackLog
 
 logger = logging.getLogger(__name__)
 TITLE = "Document assistant"
@@ -55,8 +53,6 @@ EXAMPLES = [
 ]
 MAX_K = 10  # the slider's end, unless the settings ask for more
 CONCURRENCY = 2  # two cores: one answer at a time per core
-FEEDBACK_FILE = "feedback.jsonl"
-FEEDBACK_TEXT_CHARS = 4000  # of each string a vote stores: enough to read, bounded per line
 THEME = gr.themes.Soft(
     primary_hue="amber",
     neutral_hue="slate",
@@ -101,71 +97,6 @@ def _refused(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-def _capped(value: Any) -> Any:
-    """``value`` with every string in it cut to ``FEEDBACK_TEXT_CHARS``, so what a vote writes
-    stays small whatever a client asked."""
-    if isinstance(value, str):
-        return value[:FEEDBACK_TEXT_CHARS]
-    if isinstance(value, dict):
-        return {key: _capped(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_capped(item) for item in value]
-    return value
-
-
-class _Feedback:
-    """Votes on answers, one JSON object a line, so bad answers can become eval cases.
-
-    One vote per answer counts: a later vote on the same answer replaces the earlier one (a
-    reader who changes their mind means the last click), and taking a vote back removes it, so
-    the file holds at most one line per answer. Every stored string is capped
-    (``FEEDBACK_TEXT_CHARS``).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._recorded: set[str] = set()  # answers (made by this process) with a line in the file
-
-    def record(self, turn: dict[str, Any], vote: str | None) -> None:
-        """Store ``vote`` ("up" or "down") on the turn's answer; None takes a vote back."""
-        answer_id = turn["id"]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # other server processes may share the data folder: they take turns on the file too
-        with self._lock, FileLock(self.path.with_name(self.path.name + ".lock")):
-            if answer_id in self._recorded:
-                self._drop(answer_id)
-            if vote is None:
-                return
-            record = {
-                "answer_id": answer_id,
-                "question": turn["question"],
-                "answer": turn["answer"]["text"],
-                "refused": turn["answer"]["refused"],
-                "citations": turn["answer"]["citations"],
-                "vote": vote,
-                "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                "k": turn["k"],
-                "answerer": turn["answerer"],
-            }
-            with self.path.open("a", encoding="utf-8") as file:
-                file.write(json.dumps(_capped(record), ensure_ascii=False) + "\n")
-            self._recorded.add(answer_id)
-
-    def _drop(self, answer_id: str) -> None:
-        """Rewrite the file without the line of ``answer_id`` (atomically: a reader sees the old
-        file or the new one, never half of one)."""
-        if not self.path.exists():  # removed by hand meanwhile: nothing to drop
-            self._recorded.discard(answer_id)
-            return
-        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if f'"answer_id": "{answer_id}"' not in line]
-        rewritten = self.path.with_name(self.path.name + ".tmp")
-        rewritten.write_text("".join(kept), encoding="utf-8")
-        rewritten.replace(self.path)
-        self._recorded.discard(answer_id)
-
-
 def _turn_at(turns: list[dict[str, Any]], index: Any) -> dict[str, Any] | None:
     """The turn a chat message belongs to (two messages a turn), or None when ``index`` (sent by
     the client) names no message of this conversation."""
@@ -187,7 +118,7 @@ def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
 def build_app(bot: Assistant) -> gr.Blocks:
     """The page: chat with streaming answers, sources panel, examples, feedback, settings."""
     bots = _Bots(bot)
-    feedback = _Feedback(Path(bot.settings.data_dir) / FEEDBACK_FILE)
+    feedback = FeedbackLog(Path(bot.settings.data_dir) / FEEDBACK_FILE)
     empty_panel = sources_panel(None, None, bot.source_text)
 
     def respond(question: str, turns: list[dict[str, Any]], k: float, answerer: str) -> Iterator:
@@ -236,7 +167,8 @@ def build_app(bot: Assistant) -> gr.Blocks:
         if turn is None:
             return
         if isinstance(event.liked, bool):
-            feedback.record(turn, "up" if event.liked else "down")
+            earlier = turns[: turns.index(turn)]
+            feedback.record(turn, "up" if event.liked else "down", earlier)
             gr.Info("Thanks: your vote was recorded.", duration=2)
         elif event.liked == "":
             feedback.record(turn, None)

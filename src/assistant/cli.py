@@ -1,4 +1,4 @@
-"""The command line: ``assistant ingest | ask | chat | serve | eval``.
+"""The command line: ``assistant ingest | ask | chat | serve | eval | feedback export``.
 
 Errors are one line on stderr and a non-zero exit, never a traceback: the people reading them
 are asking questions, not debugging.  Gradio is imported only by ``serve``.
@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,65 @@ def evaluate(
         context.obj, json_path, markdown_path, stream=sys.stdout, sets=list(sets) or None
     )
     context.exit(code)
+
+
+class _UtcTime(click.ParamType):
+    """A date (YYYY-MM-DD) or an ISO time, read in UTC; a bad one is a usage error (exit 2)."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from assistant.feedback import parse_utc
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_utc(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+@main.group()
+def feedback() -> None:
+    """The chat page's thumbs up and down, kept in <data dir>/feedback.jsonl."""
+
+
+@feedback.command(name="export")
+@click.option(
+    "--since", type=_UtcTime(), help="Only votes cast from DATE on (YYYY-MM-DD or ISO time, UTC)."
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The drafts file [default: evals/drafts/feedback-<today>.yaml].",
+)
+@click.option("--force", is_flag=True, help="Replace the drafts file if it exists.")
+@click.pass_context
+@_friendly_errors
+def export_feedback(
+    context: click.Context, since: datetime | None, output: Path | None, force: bool
+) -> None:
+    """Turn thumbs-down votes into draft eval cases for a maintainer to review.
+
+    Each draft needs `answerable`, `facts` and `support` filled in before it can be moved
+    into an eval set (the eval loader refuses it until then). Exit status: 0 when drafts were
+    written or there was nothing to export; 1 when there is no feedback file, or the drafts
+    file exists and --force is not given; 2 for a bad option such as an unreadable DATE.
+    """
+    from assistant.feedback import FEEDBACK_FILE, default_output, export_drafts
+
+    feedback_path = Path(context.obj.data_dir) / FEEDBACK_FILE
+    output = output or default_output()
+    count = export_drafts(feedback_path, output, since=since, force=force)
+    if not count:
+        after = f" since {since.isoformat()}" if since else ""
+        click.echo(f"No thumbs-down votes{after} in {feedback_path}: no drafts written.")
+        return
+    cases = "case" if count == 1 else "cases"
+    click.echo(
+        f"Wrote {count} draft eval {cases} to {output}: fill in answerable, facts and support, "
+        "then move each case into evals/cases.yaml or evals/corpora/<set>/cases.yaml."
+    )
 
 
 if __name__ == "__main__":

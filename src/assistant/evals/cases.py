@@ -85,6 +85,11 @@ def _parse_case(cid: str, raw: dict[str, Any], default_source: str, root: Path) 
     missing = {"question", "kind", "answerable"} - set(raw)
     if missing:
         raise fail(f"missing {', '.join(sorted(missing))}")
+    if not isinstance(raw["answerable"], bool):  # e.g. a draft from `assistant feedback export`
+        raise fail(
+            "answerable must be true or false (fill it in when reviewing a draft), "
+            f"not {raw['answerable']!r}"
+        )
     if raw["kind"] not in KINDS:
         raise fail(f"kind {raw['kind']!r} is not one of {', '.join(KINDS)}")
     history = tuple(tuple(turn) for turn in raw.get("history") or ())
