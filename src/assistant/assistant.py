@@ -305,8 +305,8 @@ class Assistant:
                 yield Answer("".join(words[:count]), refused=final.refused)
             yield final
             return
-        llm = self.llm.with_support(self._load().support)
         documents = self.retrieve(question, history)
+        llm = self.llm.with_support(self._load().support)  # the generation retrieved from
         text = ""
         for piece in llm.stream(question, documents, history):
             text += piece

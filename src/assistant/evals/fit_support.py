@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.scorer import Scorer, default_scorer
 from assistant.answer.support import (
     SUPPORT_COLUMNS,
@@ -69,9 +70,12 @@ def claims(case) -> dict[str, str]:
 
 def measure_set(corpus: str, case_files: tuple[str, ...], embeddings) -> list[Pair]:
     bot = Assistant(
-        corpus_dir=corpus, index_dir=f"evals/.index/{Path(corpus).name}", embeddings=embeddings
+        corpus_dir=corpus,
+        index_dir=f"evals/.index/{Path(corpus).name}",
+        embeddings=embeddings,
+        answerer="extractive",  # whatever ASSISTANT_ANSWERER says: no LLM is asked here
     )
-    extractive = bot.answerer
+    extractive: ExtractiveAnswerer = bot.answerer
     support = SupportMeasure(extractive.collection, embeddings)
     pairs = []
     for case_file in case_files:
