@@ -5,17 +5,27 @@ from __future__ import annotations
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
+from assistant import Assistant
 from assistant.answer import Answer, Answerer
-from assistant.answer.llm import LLMAnswerer
+from assistant.answer.types import MARKER
+from assistant.chunk import sentence_segmenter
 
 QUESTIONS = ["Which hospital will run the trial?", "Who is the CEO of XellSmart?"]
+REPLY = "It runs at the Third Affiliated Hospital [2]. It tests a cell therapy [1][2]."
 
 
 @pytest.fixture(scope="module", params=["extractive", "llm"])
 def answerer(request, bot) -> Answerer:
+    """Each answerer as the assistant wires it to the loaded index generation."""
     if request.param == "extractive":
         return bot.answerer
-    return LLMAnswerer(FakeListChatModel(responses=["It runs at the hospital [1]."] * 10))
+    return Assistant(
+        bot.settings,
+        embeddings=bot.embeddings,
+        chat_model=FakeListChatModel(responses=[REPLY]),
+        client=bot.index.client,
+        build_index=False,
+    ).answerer
 
 
 def test_it_is_an_answerer(answerer):
@@ -32,7 +42,16 @@ def test_its_citations_quote_the_source_exactly(answerer, bot, question):
     for citation in answer.citations:
         text = bot.source_text(citation.source)
         assert text[citation.start : citation.end] == citation.quote
-        assert f"[{citation.n}]" in answer.text
+    assert {int(n) for n in MARKER.findall(answer.text)} == {c.n for c in answer.citations}
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_each_citation_quotes_one_sentence_with_a_score(answerer, bot, question):
+    """A reader checks a claim against the sentence that makes it, not a page around it."""
+    answer = answerer.answer(question, bot.retrieve(question), [])
+    for citation in answer.citations:
+        assert len(sentence_segmenter().segment(citation.quote)) == 1
+        assert 0.0 <= citation.score <= 1.0
 
 
 def test_it_takes_history(answerer, bot):

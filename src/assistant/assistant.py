@@ -18,8 +18,9 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from assistant.answer.collection import ANALYSIS_VERSION, Collection
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.language import nlp
-from assistant.answer.llm import LLMAnswerer, chat_model_from_settings, check_reply
+from assistant.answer.llm import LLMAnswerer, chat_model_from_settings
 from assistant.answer.protocol import Answerer
+from assistant.answer.support import SupportMeasure
 from assistant.answer.types import Answer
 from assistant.config import Settings
 from assistant.embed import load_embeddings
@@ -56,7 +57,8 @@ class _Loaded:
     generation: str
     lexical: LexicalIndex
     vocabulary: frozenset[str]
-    extractive: ExtractiveAnswerer | None
+    extractive: ExtractiveAnswerer
+    support: SupportMeasure  # what an LLM answerer cites from: this generation's sentences
     texts: dict[str, str]  # documents' indexed texts, read on first use
 
 
@@ -189,19 +191,20 @@ class Assistant:
 
     def _read(self, generation: str) -> _Loaded:
         self.index.verify(generation)
-        if self.llm is None:  # the question parser loads while the index opens
-            threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
+        # The question parser (which also reads an LLM's reply sentences) loads while the
+        # index opens.
+        threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
         snapshot = open_snapshot(self.index, generation, Collection.prepare, ANALYSIS_VERSION)
-        extractive = None
-        if self.llm is None:
-            extractive = ExtractiveAnswerer(
-                Collection.open(snapshot), self.embeddings, self.settings.max_sentences
-            )
+        collection = Collection.open(snapshot)
+        extractive = ExtractiveAnswerer(collection, self.embeddings, self.settings.max_sentences)
+        support = SupportMeasure(collection, self.embeddings)
         prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
         if prepare_fast_queries is not None:
             prepare_fast_queries()
         self.embeddings.embed_query("warm up")
-        return _Loaded(generation, LexicalIndex(snapshot), snapshot.spelling, extractive, {})
+        return _Loaded(
+            generation, LexicalIndex(snapshot), snapshot.spelling, extractive, support, {}
+        )
 
     def with_settings(self, **changes: Any) -> Assistant:
         """An assistant with other query-time settings (k, answerer) sharing model and index."""
@@ -303,11 +306,12 @@ class Assistant:
             yield final
             return
         documents = self.retrieve(question, history)
+        llm = self.llm.with_support(self._load().support)  # the generation retrieved from
         text = ""
-        for piece in self.llm.stream(question, documents, history):
+        for piece in llm.stream(question, documents, history):
             text += piece
             yield Answer(text)
-        yield check_reply(text, documents)
+        yield llm.check(text, question, documents)
 
     def stream(self, question: str, history: History = ()) -> Iterator[str]:
         """The answer's text in pieces, as it is produced.
@@ -397,8 +401,10 @@ class Assistant:
 
     @property
     def answerer(self) -> Answerer:
-        """The answerer in use: the LLM one when a chat model is set, else the extractive one."""
-        return self.llm if self.llm is not None else self._load().extractive
+        """The answerer in use: the LLM one when a chat model is set (citing from the loaded
+        generation's sentences), else the extractive one."""
+        loaded = self._load()
+        return self.llm.with_support(loaded.support) if self.llm else loaded.extractive
 
     def _answer_from(self, inputs: dict[str, Any]) -> Answer:
         return self.answerer.answer(inputs["question"], inputs["documents"], inputs["history"])
