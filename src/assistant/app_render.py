@@ -16,6 +16,7 @@ from assistant.answer.types import MARKER
 from assistant.load import UnreadableFile
 
 CONTEXT_CHARS = 300
+SCORE_TITLE = "how strongly the answerer judged this passage to support what cites it"
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 
 
@@ -86,7 +87,7 @@ def source_card(citation: Mapping[str, Any], document: str | None, context: int)
         before = after = ""
     score = citation.get("score")
     score_html = (
-        f'<span class="src-score" title="retrieval score">score {float(score):.2f}</span>'
+        f'<span class="src-score" title="{SCORE_TITLE}">score {float(score):.2f}</span>'
         if isinstance(score, int | float)
         else ""
     )
