@@ -360,6 +360,7 @@ def _controls(max_file_bytes: int) -> _Controls:
             type="filepath",
             elem_id="docs-upload",
             min_width=0,
+            height=120,
         )
         replace = gr.Checkbox(False, label="Replace a document of the same name")
         pick = gr.Dropdown([], value=None, label="Remove a document", elem_id="docs-pick")
