@@ -99,6 +99,13 @@ def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
     quote = page.locator("#sources .src-card mark").first.inner_text()
     assert quote.strip() and " ".join(quote.split()) in " ".join(DOCUMENT.split())
 
+    # The same name again is refused (nothing replaced), and the drop zone empties for the next.
+    page.locator("#docs-upload input[type=file]").set_input_files(str(upload))
+    refusal = page.locator(".toast-body", has_text=f"already has a document named {NAME}")
+    expect(refusal).to_be_visible()
+    expect(page.locator("#docs-upload input[type=file]")).to_have_count(1)
+    refusal.locator("[data-testid=toast-close]").click()
+
     # On a phone the panel fits the screen: long names wrap, nothing forces a width.
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(200)

@@ -12,6 +12,7 @@ refused with the reason, and never indexed.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import shutil
 import threading
@@ -29,10 +30,12 @@ from assistant.app_guard import BodyLimit, exposure_warning
 from assistant.assistant import Assistant, IndexedDocument
 from assistant.load import UnreadableFile, load_document, printable
 
+logger = logging.getLogger(__name__)
 SUFFIXES = (".txt", ".md", ".html", ".pdf")
 REFRESH_SECONDS = 5.0  # how often an open page looks for documents the corpus watcher indexed
 UPLOAD_FRAMING_BYTES = 64 * 1024  # multipart headers around an uploaded file
 MAX_NAME_BYTES = 255  # the longest file name most file systems take
+REFUSAL_SECONDS = 12  # a refusal stays up long enough to read what to do
 UPLOAD_TEMP_PREFIX = ".upload-"  # hidden: the loader and the corpus watcher pass over it
 
 DOCUMENTS_CSS = """
@@ -87,11 +90,10 @@ def plain_name(name: Any) -> str:
             f"{shown} starts with a dot, which marks a hidden file the assistant never reads; "
             "rename it."
         )
-    if not name.isprintable() or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        raise DocumentRefused(
-            f"{shown} is not a usable file name (control characters, or over {MAX_NAME_BYTES} "
-            "bytes); rename it."
-        )
+    if not name.isprintable():
+        raise DocumentRefused(f"{shown} has control characters in its name; rename it.")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise DocumentRefused(f"{shown} is a longer name than {MAX_NAME_BYTES} bytes; shorten it.")
     if Path(name).suffix.lower() not in SUFFIXES:
         raise DocumentRefused(f"{shown} cannot be added: only {_listed(SUFFIXES)} files can.")
     return name
@@ -101,12 +103,12 @@ def _listed(items: tuple[str, ...]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _size(count: float) -> str:
-    for unit in ("bytes", "KB", "MB"):
-        if count < 1024 or unit == "MB":
-            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count:,} bytes"
+    if count < 1024**2:
+        return f"{count / 1024:,.1f} KB"
+    return f"{count / 1024**2:,.1f} MB"
 
 
 def _inside(folder: Path, path: Path) -> bool:
@@ -172,7 +174,7 @@ class DocumentShelf:
                         raise DocumentRefused(_clash(name)) from None
             finally:
                 staged.unlink(missing_ok=True)
-            self.bot.ingest(progress=progress)
+            self._index(f"{name} is in the corpus folder", progress)
         listed = {document.name: document for document in self.bot.documents()}
         passages = listed[name].passages if name in listed else 0
         done = "Replaced" if existed else "Added"
@@ -194,8 +196,20 @@ class DocumentShelf:
                     f"{name} is the only document; add another before removing it."
                 )
             path.unlink(missing_ok=True)
-            self.bot.ingest(progress=progress)
+            self._index(f"{name} left the corpus folder", progress)
         return f"Removed {name}."
+
+    def _index(self, change: str, progress: bool) -> None:
+        """Bring the index in step with the changed corpus, or say what state it is left in
+        (the corpus watcher, or the next change, tries again)."""
+        try:
+            self.bot.ingest(progress=progress)
+        except Exception as error:
+            logger.exception("indexing after a change from the page failed")
+            raise DocumentRefused(
+                f"{change}, but the index could not be brought up to date ({error}); "
+                "it is tried again at the next change."
+            ) from error
 
 
 def _clash(name: str) -> str:
@@ -271,32 +285,38 @@ def documents_section(bot: Assistant, demo: gr.Blocks) -> None:
     shown = gr.State("")  # the panel as this tab last showed it
     outputs = [panel, accordion, *([controls.pick] if settings.allow_uploads else [])]
 
+    outputs = [*outputs, shown]
+
     def view() -> tuple:
+        """Updates of ``outputs``: the panel, the accordion's count, the documents to pick
+        from, and the panel's HTML for ``shown``."""
         listed = bot.documents()
-        updates = (documents_panel(listed, shelf.refusal()), gr.Accordion(accordion_label(listed)))
-        if settings.allow_uploads:
-            updates += (gr.Dropdown(choices=[d.name for d in listed], value=None),)
-        return updates
+        panel_html = documents_panel(listed, shelf.refusal())
+        picking = [gr.Dropdown(choices=[d.name for d in listed], value=None)]
+        return (
+            panel_html,
+            gr.Accordion(accordion_label(listed)),
+            *(picking if settings.allow_uploads else []),
+            panel_html,
+        )
 
     def refreshed(last: str) -> tuple:
         """The view again, or nothing sent when it has not changed (a tick every few seconds
         must not repaint the panel, or reset the document picked for removal)."""
         updates = view()
-        if updates[0] == last:
-            return *(gr.skip() for _ in updates), last
-        return *updates, updates[0]
+        return updates if updates[0] != last else tuple(gr.skip() for _ in updates)
 
     private = {"api_visibility": "private"}  # like the page's other events: no API
     quiet = {"show_progress": "hidden", "concurrency_limit": None, **private}
-    gr.on([refresh.click, timer.tick], refreshed, shown, [*outputs, shown], **quiet)
+    gr.on([refresh.click, timer.tick], refreshed, shown, outputs, **quiet)
     if not settings.allow_uploads:
-        demo.load(refreshed, shown, [*outputs, shown], **quiet)
+        demo.load(refreshed, shown, outputs, **quiet)
         return
 
     def on_load(last: str) -> tuple:
         return *refreshed(last), gr.Column(visible=shelf.refusal() is None)
 
-    demo.load(on_load, shown, [*outputs, shown, controls.column], **quiet)
+    demo.load(on_load, shown, [*outputs, controls.column], **quiet)
     changing = {
         "show_progress": "full",
         "show_progress_on": [panel],
@@ -306,15 +326,20 @@ def documents_section(bot: Assistant, demo: gr.Blocks) -> None:
     }
 
     def add(path: str | None, replacing: bool, progress=FOLLOW_INGEST) -> tuple:
+        """Added or refused, the drop zone is emptied for the next file; "replace" is kept
+        ticked after a refusal (the user may tick it and drop the file again)."""
         if not path:
             return *(gr.skip() for _ in outputs), gr.skip(), gr.skip()
         progress(0, desc="Reading the document")
-        done = _refusals_shown(shelf.add, Path(path), Path(path).name, bool(replacing), True)
-        gr.Info(done, duration=4)
-        return *view(), None, False
+        done = _attempt(shelf.add, Path(path), Path(path).name, bool(replacing), True)
+        return *view(), None, False if done else gr.skip()
 
-    upload_outputs = [*outputs, controls.upload, controls.replace]
-    controls.upload.upload(add, [controls.upload, controls.replace], upload_outputs, **changing)
+    controls.upload.upload(
+        add,
+        [controls.upload, controls.replace],
+        [*outputs, controls.upload, controls.replace],
+        **changing,
+    )
 
     def ask_to_confirm(name: str | None) -> tuple:
         if not name:
@@ -328,8 +353,7 @@ def documents_section(bot: Assistant, demo: gr.Blocks) -> None:
 
     def take_out(name: str | None, progress=FOLLOW_INGEST) -> tuple:
         progress(0, desc="Removing the document")
-        done = _refusals_shown(shelf.remove, name, True)
-        gr.Info(done, duration=4)
+        _attempt(shelf.remove, name, True)
         return *view(), gr.Column(visible=False), None
 
     controls.confirm.click(take_out, controls.removing, [*outputs, *confirming[1:]], **changing)
@@ -374,10 +398,14 @@ def _controls(max_file_bytes: int) -> _Controls:
     )
 
 
-def _refusals_shown(change: Callable[..., str], *args: Any) -> str:
-    """Run a change of the corpus; a refusal becomes the page's error message, one sentence
-    without a traceback (nothing went wrong on our side)."""
+def _attempt(change: Callable[..., str], *args: Any) -> bool:
+    """Make a change of the corpus and tell the user what was done, or why it was not: a
+    message, not an error, so the panel is still brought up to date and the drop zone emptied.
+    Gradio shows messages as HTML, so a file's name is escaped."""
     try:
-        return change(*args)
+        done = change(*args)
     except DocumentRefused as refusal:
-        raise gr.Error(str(refusal), print_exception=False) from None
+        gr.Warning(html.escape(str(refusal)), duration=REFUSAL_SECONDS)
+        return False
+    gr.Info(html.escape(done), duration=4)
+    return True
