@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant import Assistant, Settings
+from assistant.app_documents import REFRESH_SECONDS
 from conftest import CORPUS_FILE, free_port
 
 pytestmark = pytest.mark.browser
@@ -120,5 +121,10 @@ def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
     expect(panel).to_contain_text("1 document · 7 passages")
     assert not (bot.settings.corpus_dir / NAME).exists()
     assert NAME not in {document.name for document in bot.documents()}
+
+    # A document indexed by someone else (the corpus watcher, a command) shows up on its own.
+    (bot.settings.corpus_dir / "dropped-in.txt").write_text("The ferry runs twice a day.")
+    bot.ingest(progress=False)
+    expect(panel).to_contain_text("dropped-in.txt", timeout=3 * REFRESH_SECONDS * 1000)
     assert not errors, errors
     page.close()

@@ -6,6 +6,8 @@ real Chroma index and, where the page is needed, a real Gradio server on 127.0.0
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import threading
 import time
@@ -23,6 +25,7 @@ from assistant.app_documents import (
     editing_refusal,
 )
 from assistant.assistant import IndexedDocument
+from assistant.index import Generation
 from conftest import CORPUS_FILE, free_port
 
 ON_LOOPBACK = ("127.0.0.1", None)
@@ -165,6 +168,27 @@ def test_documents_lists_names_sizes_and_passages_from_the_index(library):
     assert CORPUS_FILE.name in panel
     assert f"1 document · {listed.passages} passages · 4.3 KB" in panel
     assert "indexed 20" in panel
+
+
+def test_an_index_recorded_before_indexing_times_reads_as_earlier():
+    """A generation written before entries had a time (six fields) still opens."""
+    older = json.dumps({"documents": {"corpus/a.txt": ["v1", 120, 7, 2, 5, "base"]}})
+    entry = Generation.from_json("g1", older).documents["corpus/a.txt"]
+    assert (entry.chunks, entry.segment, entry.indexed_at) == (2, "base", 0.0)
+
+
+def test_a_touched_file_keeps_its_indexing_time_and_an_edited_one_gets_a_new(
+    shelf, library, tmp_path
+):
+    shelf.add(upload_file(tmp_path, "The old quay was paved in 1932."), "quay.txt")
+    path = library.settings.corpus_dir / "quay.txt"
+    first = {d.name: d for d in library.documents()}["quay.txt"].indexed_at
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    library.ingest(progress=False)
+    assert {d.name: d for d in library.documents()}["quay.txt"].indexed_at == first
+    path.write_text("The old quay was paved in 1932 and widened in 1960.", encoding="utf-8")
+    library.ingest(progress=False)
+    assert {d.name: d for d in library.documents()}["quay.txt"].indexed_at > first
 
 
 def test_the_panel_escapes_names_and_says_why_changes_are_off():
