@@ -23,6 +23,7 @@ from assistant.app_documents import (
     DocumentShelf,
     documents_panel,
     editing_refusal,
+    upload_limit,
 )
 from assistant.assistant import IndexedDocument
 from assistant.index import Generation
@@ -123,6 +124,7 @@ def test_uploads_are_off_unless_the_operator_allows_them():
         (True, "::1", None, None),
         (True, "localhost", None, None),
         (True, "0.0.0.0", "login", None),
+        (True, None, None, "once the page is served"),
     ],
 )
 def test_changing_documents_needs_the_setting_and_off_loopback_a_login(
@@ -133,6 +135,22 @@ def test_changing_documents_needs_the_setting_and_off_loopback_a_login(
         assert refusal is None
     else:
         assert reason in refusal and refusal.count(". ") == 0  # one sentence
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host", "login", "limit"),
+    [
+        (True, "127.0.0.1", None, int(CAP_MB * 2**20)),
+        (True, "0.0.0.0", "user:pass", int(CAP_MB * 2**20)),
+        (True, "0.0.0.0", None, None),
+        (False, "127.0.0.1", None, None),
+    ],
+)
+def test_large_uploads_reach_the_server_only_where_documents_may_be_added(
+    allowed, host, login, limit
+):
+    settings = Settings.load(environ={}, allow_uploads=allowed, auth=login, max_file_mb=CAP_MB)
+    assert upload_limit(settings, host) == limit
 
 
 def test_the_shelf_refuses_when_exposed_without_a_login_or_when_uploads_are_off(

@@ -33,7 +33,12 @@ from starlette.middleware import Middleware
 
 from assistant import Answer, Assistant, Settings
 from assistant.answer.llm import remote_notice
-from assistant.app_documents import DOCUMENTS_CSS, UploadRouteLimit, documents_section
+from assistant.app_documents import (
+    DOCUMENTS_CSS,
+    UploadRouteLimit,
+    documents_section,
+    upload_limit,
+)
 from assistant.app_guard import (
     MAX_REQUEST_BYTES,
     BodyLimit,
@@ -410,5 +415,5 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         port=port,
         auth=settings.auth,
         block=True,
-        max_upload_bytes=settings.max_file_bytes if settings.allow_uploads else None,
+        max_upload_bytes=upload_limit(settings, host),
     )

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.app_guard import BodyLimit, exposure_warning
 from assistant.assistant import Assistant, IndexedDocument
+from assistant.config import Settings
 from assistant.load import UnreadableFile, load_document, printable
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,15 @@ def editing_refusal(allow_uploads: bool, host: str | None, login: Any) -> str | 
             "machine; the operator can set ASSISTANT_AUTH=user:password."
         )
     return None
+
+
+def upload_limit(settings: Settings, host: str) -> int | None:
+    """The largest request body the upload route takes: a document's cap when documents may
+    be added on this host, else None (the page's general limit, so nobody may park large files
+    in the server's upload folder)."""
+    if editing_refusal(settings.allow_uploads, host, settings.auth) is not None:
+        return None
+    return settings.max_file_bytes
 
 
 def plain_name(name: Any) -> str:
