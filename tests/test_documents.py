@@ -309,6 +309,22 @@ def test_an_existing_name_is_replaced_only_when_asked_and_says_so(shelf, library
     assert "dawn" in library.source_text(source) and "noon" not in library.source_text(source)
 
 
+def test_on_a_file_system_without_hard_links_a_name_is_still_never_overwritten(
+    shelf, library, tmp_path, monkeypatch
+):
+    def no_hard_links(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    assert shelf.add(upload_file(tmp_path, "Gulls nest on the old quay."), "gulls.txt").startswith(
+        "Added gulls.txt"
+    )
+    with pytest.raises(DocumentRefused, match="already has a document named"):
+        shelf.add(upload_file(tmp_path, "Something else."), "gulls.txt")
+    assert (library.settings.corpus_dir / "gulls.txt").read_text() == "Gulls nest on the old quay."
+    assert corpus_listing(library) == sorted([CORPUS_FILE.name, "gulls.txt"])
+
+
 def test_changes_from_two_tabs_at_once_leave_a_sound_index(shelf, library, tmp_path):
     """Four uploads at once, two of them under one name: one of those wins, the other is told
     the name is taken; every upload is indexed, the index checks out, nothing staged stays."""

@@ -178,8 +178,8 @@ class DocumentShelf:
                 if replace:
                     os.replace(staged, target)
                 else:
-                    try:  # a link fails when the name exists: no check-then-write race
-                        os.link(staged, target)
+                    try:
+                        _place_new(staged, target)
                     except FileExistsError:
                         raise DocumentRefused(_clash(name)) from None
             finally:
@@ -220,6 +220,22 @@ class DocumentShelf:
                 f"{change}, but the index could not be brought up to date ({error}); "
                 "it is tried again at the next change."
             ) from error
+
+
+def _place_new(staged: Path, target: Path) -> None:
+    """Give ``staged`` the name ``target`` unless that name exists (``FileExistsError``).
+
+    A hard link fails when the name exists, so another process writing the same name between
+    a check and the write cannot be overwritten; a file system without hard links falls back
+    to check-then-rename, which the shelf's lock keeps safe between this server's tabs."""
+    try:
+        os.link(staged, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.replace(staged, target)
 
 
 def _clash(name: str) -> str:
