@@ -30,6 +30,12 @@ from starlette.middleware import Middleware
 
 from assistant import Answer, Assistant, Settings
 from assistant.answer.llm import remote_notice
+from assistant.app_documents import (
+    DOCUMENTS_CSS,
+    UploadRouteLimit,
+    documents_section,
+    upload_limit,
+)
 from assistant.app_guard import (
     MAX_REQUEST_BYTES,
     BodyLimit,
@@ -256,6 +262,7 @@ def build_app(bot: Assistant) -> gr.Blocks:
                         interactive=len(bots.answerers) > 1,
                     )
             with gr.Column(scale=2, min_width=320):
+                documents_section(bot, demo)
                 sources = gr.HTML(empty_panel, elem_id="sources", js_on_load=None)
 
         private: dict[str, Any] = {"api_visibility": "private"}
@@ -288,18 +295,27 @@ def launch(
     auth: str | None = None,
     block: bool = True,
     login_throttle: LoginThrottle | None = None,
+    max_upload_bytes: int | None = None,
 ) -> None:
     """Start the server with the page's theme, CSS and script; never a public share link.
 
-    Request bodies are limited to ``MAX_REQUEST_BYTES``; with ``auth``, failed logins are
-    throttled per client address (``login_throttle``, by default ``LoginThrottle()``). Serving
-    beyond loopback without ``auth`` is warned about in the log and on stderr.
+    Request bodies are limited to ``MAX_REQUEST_BYTES``, uploads to ``max_upload_bytes`` (the
+    largest document the page accepts; None when it accepts none); with ``auth``, failed
+    logins are throttled per client address (``login_throttle``, by default
+    ``LoginThrottle()``). Serving beyond loopback without ``auth`` is warned about in the log
+    and on stderr.
     """
     warning = exposure_warning(host, auth)
     if warning:
         logger.warning(warning)
         print(f"WARNING: {warning}", file=sys.stderr)
-    middleware = [Middleware(BodyLimit, max_bytes=MAX_REQUEST_BYTES)]
+    middleware = [
+        Middleware(BodyLimit, max_bytes=MAX_REQUEST_BYTES)
+        if max_upload_bytes is None
+        else Middleware(
+            UploadRouteLimit, max_bytes=MAX_REQUEST_BYTES, upload_bytes=max_upload_bytes
+        )
+    ]
     if auth:
         middleware.append(Middleware(ThrottledLogin, throttle=login_throttle or LoginThrottle()))
     demo.launch(
@@ -312,7 +328,8 @@ def launch(
         show_error=True,
         footer_links=["api", "settings"],
         theme=THEME,
-        css=CSS,
+        css=CSS + DOCUMENTS_CSS,
+        max_file_size=max_upload_bytes,
         js=JS,
         ssr_mode=False,
         quiet=not block,
@@ -324,4 +341,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Load the assistant once and serve the page until interrupted."""
     bot = Assistant(settings)
     bot.watch_corpus()  # a changed corpus is re-indexed in the background, under the lock
-    launch(build_app(bot), host=host, port=port, auth=settings.auth, block=True)
+    launch(
+        build_app(bot),
+        host=host,
+        port=port,
+        auth=settings.auth,
+        block=True,
+        max_upload_bytes=upload_limit(settings, host),
+    )

@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 from langchain_core.documents import Document
@@ -60,6 +62,21 @@ class _Loaded:
     extractive: ExtractiveAnswerer
     support: SupportMeasure  # what an LLM answerer cites from: this generation's sentences
     texts: dict[str, str]  # documents' indexed texts, read on first use
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """One document the assistant answers from, as the answering index generation records it.
+
+    ``size`` is the file's size when it was read; ``indexed_at`` is None for a document indexed
+    before the index kept the time."""
+
+    name: str  # relative to the corpus folder: what a reader knows the file as
+    source: str  # as citations name it
+    size: int
+    passages: int  # the chunks retrieval ranks
+    sentences: int
+    indexed_at: datetime | None
 
 
 class Assistant:
@@ -224,6 +241,22 @@ class Assistant:
         )
         other._loaded = self._loaded
         return other
+
+    def documents(self) -> list[IndexedDocument]:
+        """The documents answers come from, by name: read from the answering generation's
+        record, not from the files, so it is cheap enough to ask every few seconds."""
+        record = self.index.record(self._load().generation)
+        listed = []
+        for source, entry in record.documents.items():
+            try:
+                name = PurePath(source).relative_to(self.settings.corpus_dir).as_posix()
+            except ValueError:  # indexed under another spelling of the folder
+                name = source
+            indexed_at = datetime.fromtimestamp(entry.indexed_at, UTC) if entry.indexed_at else None
+            listed.append(
+                IndexedDocument(name, source, entry.size, entry.chunks, entry.sentences, indexed_at)
+            )
+        return sorted(listed, key=lambda document: document.name)
 
     def source_text(self, source: str) -> str:
         """The text of ``source`` as indexed, which citation offsets count in (the file may

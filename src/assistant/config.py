@@ -36,6 +36,7 @@ class Settings:
     chroma_port: int = 8000
     auth: str | None = field(default=None, repr=False)
     max_file_mb: float = 20.0
+    allow_uploads: bool = False  # the page may add and remove documents (a login off loopback)
 
     def __post_init__(self) -> None:
         for name in ("corpus_dir", "index_dir", "data_dir"):
@@ -79,9 +80,23 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+def _parse_bool(raw: str) -> bool:
+    """A switch as operators write it; anything else is a mistake worth stopping for, since
+    guessing could turn on what they meant to leave off."""
+    word = raw.strip().lower()
+    if word not in _TRUE + _FALSE:
+        raise ValueError(raw)
+    return word in _TRUE
+
+
 # How an environment variable's text becomes a field's value, by the field's declared type;
 # any other type (str, str | None) takes the text as it is.
 _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "bool": (_parse_bool, "true or false (or yes/no, 1/0)"),
     "int": (int, "a whole number"),
     "float": (float, "a number"),
     "Path": (Path, "a path"),

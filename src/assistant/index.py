@@ -66,8 +66,9 @@ def damaged(settings: Settings, reason: object) -> IndexUnavailable:
 
 @dataclass(frozen=True)
 class DocumentEntry:
-    """One document of a generation: its content version, the file it was read from, and
-    the segment holding its spans."""
+    """One document of a generation: its content version, the file it was read from, the
+    segment holding its spans, and when this version was first indexed (seconds since the
+    epoch; 0 in records written before the time was kept, which read as they always did)."""
 
     version: str  # a hash of the text as indexed
     size: int
@@ -75,6 +76,7 @@ class DocumentEntry:
     chunks: int
     sentences: int
     segment: str = ""
+    indexed_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ class _Writer:
             else:
                 to_read[str(stamp.path)] = stamp
         changed: list[tuple[SourceDocument, str]] = []
+        now = time.time()
         paths = [stamp.path for stamp in to_read.values()]
         for document in load_documents(paths, max_file_bytes=self.index.settings.max_file_bytes):
             stamp = to_read[document.path]
@@ -234,7 +235,9 @@ class _Writer:
                 )
                 continue
             changed.append((document, version))
-            entries[document.path] = DocumentEntry(version, stamp.size, stamp.mtime_ns, 0, 0)
+            entries[document.path] = DocumentEntry(
+                version, stamp.size, stamp.mtime_ns, 0, 0, indexed_at=now
+            )
         return dict(sorted(entries.items())), changed, len(to_read)
 
     def _segment_to_write(self, manifest: dict[str, Any], old: Generation | None, moving) -> str:

@@ -1,0 +1,130 @@
+"""The documents panel in a real browser: upload a document through the page, see it listed,
+ask about it and get a citation quoting it (Playwright driving Debian's Chromium)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from assistant import Assistant, Settings
+from assistant.app_documents import REFRESH_SECONDS
+from conftest import CORPUS_FILE, free_port
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 30_000
+NAME = "skerry-point.md"
+DOCUMENT = """# Skerry Point lighthouse reopens to visitors
+
+KIRKWALL, Orkney, May 2, 2024 -- The Skerry Point lighthouse, built in 1872 by the engineer \
+Margaret Ellison, reopened to visitors on Saturday after a two-year restoration.
+
+The restoration was led by the Northern Lights Heritage Trust. Its lamp can again be seen \
+from 24 nautical miles away.
+"""
+QUESTION = "who led the restoration"
+# Progress shows only while the ingest runs (under a second here): note every text it shows.
+WATCH_PROGRESS = """() => {
+  window.__progress = [];
+  const panel = document.querySelector('#docs-panel');
+  new MutationObserver(() => {
+    for (const shown of panel.querySelectorAll('.progress-level-inner, .progress-text')) {
+      window.__progress.push(shown.innerText);
+    }
+  }).observe(panel, {subtree: true, childList: true, characterData: true});
+}"""
+FITS_ON_A_PHONE = """() => {
+  const box = document.querySelector('#documents').getBoundingClientRect();
+  const panel = document.querySelector('#docs-panel .docs-panel');
+  return box.right <= window.innerWidth && panel.scrollWidth <= panel.clientWidth;
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, embeddings) -> Iterator[tuple[str, Assistant]]:
+    """The page over an assistant of its own (its own corpus copy), uploads allowed."""
+    from assistant.app import build_app, launch
+
+    root = tmp_path_factory.mktemp("browser-documents")
+    (root / "corpus").mkdir()
+    shutil.copy(CORPUS_FILE, root / "corpus" / CORPUS_FILE.name)
+    settings = Settings.load(
+        environ={},
+        corpus_dir=root / "corpus",
+        index_dir=root / "index",
+        data_dir=root / "data",
+        allow_uploads=True,
+    )
+    bot = Assistant(settings, embeddings=embeddings)
+    demo = build_app(bot)
+    port = free_port()
+    launch(demo, port=port, block=False, max_upload_bytes=settings.max_file_bytes)
+    yield f"http://127.0.0.1:{port}/", bot
+    demo.close()
+
+
+def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
+    url, bot = server
+    upload = tmp_path / NAME
+    upload.write_text(DOCUMENT, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1400, "height": 960})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(TIMEOUT)
+    page.goto(url)
+
+    panel = page.locator("#docs-panel")
+    page.locator("#documents").get_by_text("Documents (1)").click()
+    expect(panel).to_contain_text(CORPUS_FILE.name)
+    expect(panel).to_contain_text("1 document · 7 passages")
+    page.evaluate(WATCH_PROGRESS)
+    page.locator("#docs-upload input[type=file]").set_input_files(str(upload))
+    expect(panel).to_contain_text(NAME, timeout=TIMEOUT)
+    assert any("indexing" in shown for shown in page.evaluate("window.__progress")), (
+        "the ingest's progress bar was not shown on the panel"
+    )
+    expect(panel).to_contain_text("2 documents")
+    expect(page.locator("#documents")).to_contain_text("Documents (2)")
+    assert (bot.settings.corpus_dir / NAME).read_text(encoding="utf-8") == DOCUMENT
+
+    box = page.locator("#question textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
+    page.locator('#sources [data-state="done"]', has_text=QUESTION).wait_for()
+    answer = page.locator('#chat [data-testid="bot"]').last
+    expect(answer).to_contain_text("Northern Lights Heritage Trust")
+    expect(page.locator("#sources .src-doc").first).to_have_text(NAME)
+    quote = page.locator("#sources .src-card mark").first.inner_text()
+    assert quote.strip() and " ".join(quote.split()) in " ".join(DOCUMENT.split())
+
+    # The same name again is refused (nothing replaced), and the drop zone empties for the next.
+    page.locator("#docs-upload input[type=file]").set_input_files(str(upload))
+    refusal = page.locator(".toast-body", has_text=f"already has a document named {NAME}")
+    expect(refusal).to_be_visible()
+    expect(page.locator("#docs-upload input[type=file]")).to_have_count(1)
+    refusal.locator("[data-testid=toast-close]").click()
+
+    # On a phone the panel fits the screen: long names wrap, nothing forces a width.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    assert page.evaluate(FITS_ON_A_PHONE), "the documents panel is wider than the screen"
+
+    # Removing asks first, then the document leaves the panel, the corpus and the index.
+    page.locator("#docs-pick input").click()
+    page.get_by_role("option", name=NAME).click()
+    page.locator("#docs-remove").click()
+    page.locator("#docs-confirm").click()
+    expect(panel).not_to_contain_text(NAME, timeout=TIMEOUT)
+    expect(panel).to_contain_text("1 document · 7 passages")
+    assert not (bot.settings.corpus_dir / NAME).exists()
+    assert NAME not in {document.name for document in bot.documents()}
+
+    # A document indexed by someone else (the corpus watcher, a command) shows up on its own.
+    (bot.settings.corpus_dir / "dropped-in.txt").write_text("The ferry runs twice a day.")
+    bot.ingest(progress=False)
+    expect(panel).to_contain_text("dropped-in.txt", timeout=3 * REFRESH_SECONDS * 1000)
+    assert not errors, errors
+    page.close()
