@@ -142,8 +142,9 @@ def test_chat_in_a_real_browser(server, browser, bot):
 
 
 def test_the_page_on_a_phone(server, browser):
-    """At a phone's 390-pixel width the conversation and the sources panel stack, nothing
-    scrolls sideways, and an answer's quote and a refusal's closest passages can be read."""
+    """At a phone's 390-pixel width the conversation, the sources panel and the documents panel
+    stack, nothing scrolls sideways, and an answer's quote, a refusal's closest passages and
+    the indexed documents can be read."""
     page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     page.set_default_timeout(TIMEOUT)
     page.goto(server)
@@ -155,13 +156,15 @@ def test_the_page_on_a_phone(server, browser):
     box.fill(UNANSWERABLE)
     box.press("Enter")
     page.locator("#sources .closest-card").first.wait_for()
+    page.locator("#documents").get_by_text("Documents (1)").click()
+    expect(page.locator("#docs-panel")).to_contain_text("xellsmart-sci-trial-announcement.txt")
     page.wait_for_timeout(300)  # let the last repaint settle
 
     width = page.evaluate("document.documentElement.clientWidth")
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
     chat, sources = page.locator("#chat").bounding_box(), page.locator("#sources").bounding_box()
     assert sources["y"] >= chat["y"] + chat["height"]  # stacked, not side by side
-    for element in ("#chat", "#question", "#sources"):
+    for element in ("#chat", "#question", "#sources", "#documents", "#docs-panel"):
         box_of = page.locator(element).bounding_box()
         assert box_of["x"] >= 0 and box_of["x"] + box_of["width"] <= width + 1, element
     page.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)

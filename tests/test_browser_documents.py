@@ -11,11 +11,12 @@ from playwright.sync_api import expect
 
 from assistant import Assistant, Settings
 from assistant.app_documents import REFRESH_SECONDS
-from conftest import CORPUS_FILE, free_port
+from conftest import CORPUS_FILE, PROJECT, free_port
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000
+SCREENSHOT = PROJECT / "docs" / "screenshot-documents.png"
 NAME = "skerry-point.md"
 DOCUMENT = """# Skerry Point lighthouse reopens to visitors
 
@@ -99,6 +100,8 @@ def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
     expect(page.locator("#sources .src-doc").first).to_have_text(NAME)
     quote = page.locator("#sources .src-card mark").first.inner_text()
     assert quote.strip() and " ".join(quote.split()) in " ".join(DOCUMENT.split())
+    page.wait_for_timeout(300)  # let the last repaint settle
+    page.screenshot(path=str(SCREENSHOT))
 
     # The same name again is refused (nothing replaced), and the drop zone empties for the next.
     page.locator("#docs-upload input[type=file]").set_input_files(str(upload))
