@@ -97,6 +97,28 @@ def wait_until(check, timeout: float = 10.0):
     raise AssertionError(f"timed out waiting for {check.__doc__ or check}")
 
 
+def ask_on_page(page, question: str, done_text: str | None = None) -> None:
+    """Type ``question`` into the chat page and wait until the sources panel has finished
+    answering it (the panel repeats the question, or ``done_text`` when it is shown otherwise)."""
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.locator('#sources [data-state="done"]', has_text=done_text or question).wait_for()
+
+
+# A short document of our own words, for uploads: a fact the answerer quotes, and its question.
+LIGHTHOUSE = """# Skerry Point lighthouse reopens to visitors
+
+KIRKWALL, Orkney, May 2, 2024 -- The Skerry Point lighthouse, built in 1872 by the engineer \
+Margaret Ellison, reopened to visitors on Saturday after a two-year restoration.
+
+The restoration was led by the Northern Lights Heritage Trust. Its lamp can again be seen \
+from 24 nautical miles away.
+"""
+LIGHTHOUSE_QUESTION = "who led the restoration"
+LIGHTHOUSE_FACT = "The restoration was led by the Northern Lights Heritage Trust."
+
+
 def shown(answer) -> str:
     """What a reader sees of an answer: its text and, for a refusal, the closest passages.
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from conftest import wait_until
+from conftest import ask_on_page, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -60,10 +60,7 @@ def test_chat_in_a_real_browser(server, browser, bot):
     page.goto(server)
 
     # Ask; the answer streams in, then its [1] chip and the highlighted quote in context show.
-    box = page.locator("#question textarea")
-    box.fill(HOSPITAL)
-    box.press("Enter")
-    page.locator('#sources [data-state="done"]', has_text=HOSPITAL).wait_for()
+    ask_on_page(page, HOSPITAL)
     answer = page.locator('#chat [data-testid="bot"]').last
     expect(answer).to_contain_text("Third Affiliated Hospital of Sun Yat-sen University")
     chip = answer.locator(".cite", has_text="[1]")
@@ -100,9 +97,7 @@ def test_chat_in_a_real_browser(server, browser, bot):
 
     # Markup in a question is shown as text and never run.
     page.evaluate("window.__xss = undefined")
-    box.fill(HOSTILE)
-    box.press("Enter")
-    page.locator('#sources [data-state="done"]', has_text="Who runs it?").wait_for()
+    ask_on_page(page, HOSTILE, done_text="Who runs it?")
     asked = page.locator('#chat [data-testid="user"]').nth(1).inner_text()
     assert '<img src=x onerror="window.__xss=1">' in asked and "<script>" in asked
     assert page.evaluate("window.__xss") is None
@@ -148,13 +143,9 @@ def test_the_page_on_a_phone(server, browser):
     page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     page.set_default_timeout(TIMEOUT)
     page.goto(server)
-    box = page.locator("#question textarea")
-    box.fill(HOSPITAL)
-    box.press("Enter")
-    page.locator('#sources [data-state="done"]', has_text=HOSPITAL).wait_for()
+    ask_on_page(page, HOSPITAL)
     expect(page.locator("#sources .src-card mark").first).to_contain_text("Third Affiliated")
-    box.fill(UNANSWERABLE)
-    box.press("Enter")
+    ask_on_page(page, UNANSWERABLE)
     page.locator("#sources .closest-card").first.wait_for()
     page.locator("#documents").get_by_text("Documents (1)").click()
     expect(page.locator("#docs-panel")).to_contain_text("xellsmart-sci-trial-announcement.txt")

@@ -11,22 +11,20 @@ from playwright.sync_api import expect
 
 from assistant import Assistant, Settings
 from assistant.app_documents import REFRESH_SECONDS
-from conftest import CORPUS_FILE, PROJECT, free_port
+from conftest import (
+    CORPUS_FILE,
+    LIGHTHOUSE,
+    LIGHTHOUSE_QUESTION,
+    PROJECT,
+    ask_on_page,
+    free_port,
+)
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000
 SCREENSHOT = PROJECT / "docs" / "screenshot-documents.png"
 NAME = "skerry-point.md"
-DOCUMENT = """# Skerry Point lighthouse reopens to visitors
-
-KIRKWALL, Orkney, May 2, 2024 -- The Skerry Point lighthouse, built in 1872 by the engineer \
-Margaret Ellison, reopened to visitors on Saturday after a two-year restoration.
-
-The restoration was led by the Northern Lights Heritage Trust. Its lamp can again be seen \
-from 24 nautical miles away.
-"""
-QUESTION = "who led the restoration"
 # Progress shows only while the ingest runs (under a second here): note every text it shows.
 WATCH_PROGRESS = """() => {
   window.__progress = [];
@@ -70,7 +68,7 @@ def server(tmp_path_factory, embeddings) -> Iterator[tuple[str, Assistant]]:
 def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
     url, bot = server
     upload = tmp_path / NAME
-    upload.write_text(DOCUMENT, encoding="utf-8")
+    upload.write_text(LIGHTHOUSE, encoding="utf-8")
     page = browser.new_page(viewport={"width": 1400, "height": 960})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -89,17 +87,14 @@ def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
     )
     expect(panel).to_contain_text("2 documents")
     expect(page.locator("#documents")).to_contain_text("Documents (2)")
-    assert (bot.settings.corpus_dir / NAME).read_text(encoding="utf-8") == DOCUMENT
+    assert (bot.settings.corpus_dir / NAME).read_text(encoding="utf-8") == LIGHTHOUSE
 
-    box = page.locator("#question textarea")
-    box.fill(QUESTION)
-    box.press("Enter")
-    page.locator('#sources [data-state="done"]', has_text=QUESTION).wait_for()
+    ask_on_page(page, LIGHTHOUSE_QUESTION)
     answer = page.locator('#chat [data-testid="bot"]').last
     expect(answer).to_contain_text("Northern Lights Heritage Trust")
     expect(page.locator("#sources .src-doc").first).to_have_text(NAME)
     quote = page.locator("#sources .src-card mark").first.inner_text()
-    assert quote.strip() and " ".join(quote.split()) in " ".join(DOCUMENT.split())
+    assert quote.strip() and " ".join(quote.split()) in " ".join(LIGHTHOUSE.split())
     page.wait_for_timeout(300)  # let the last repaint settle
     page.screenshot(path=str(SCREENSHOT))
 

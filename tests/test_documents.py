@@ -27,20 +27,16 @@ from assistant.app_documents import (
 )
 from assistant.assistant import IndexedDocument
 from assistant.index import Generation
-from conftest import CORPUS_FILE, free_port
+from conftest import (
+    CORPUS_FILE,
+    LIGHTHOUSE,
+    LIGHTHOUSE_FACT,
+    LIGHTHOUSE_QUESTION,
+    free_port,
+)
 
 ON_LOOPBACK = ("127.0.0.1", None)
 CAP_MB = 0.25  # a small per-file cap, so an oversized upload stays small on disk
-LIGHTHOUSE = """# Skerry Point lighthouse reopens to visitors
-
-KIRKWALL, Orkney, May 2, 2024 -- The Skerry Point lighthouse, built in 1872 by the engineer \
-Margaret Ellison, reopened to visitors on Saturday after a two-year restoration.
-
-The restoration was led by the Northern Lights Heritage Trust. Its lamp can again be seen \
-from 24 nautical miles away.
-"""
-LIGHTHOUSE_QUESTION = "who led the restoration"
-LIGHTHOUSE_FACT = "The restoration was led by the Northern Lights Heritage Trust."
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from assistant.cli import main
 from assistant.evals.cases import CaseError, load_cases, project_root, resolve_source
 from assistant.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, TODO_ANSWERABLE, FeedbackLog
-from conftest import wait_until
+from conftest import ask_on_page, wait_until
 
 HOSPITAL = "Which hospital will run the trial?"
 HOSPITAL_NAME = "Third Affiliated Hospital of Sun Yat-sen University"
@@ -316,10 +316,7 @@ def test_a_dislike_on_the_page_becomes_a_draft_case(page_with_own_feedback, brow
     page = browser.new_page(viewport={"width": 1400, "height": 960})
     page.set_default_timeout(30_000)
     page.goto(url)
-    box = page.locator("#question textarea")
-    box.fill(HOSPITAL)
-    box.press("Enter")
-    page.locator('#sources [data-state="done"]', has_text=HOSPITAL).wait_for()
+    ask_on_page(page, HOSPITAL)
     first_answer = page.locator('#chat [data-testid="bot"]').first.inner_text()
     page.get_by_role("button", name=UNANSWERABLE).click()
     page.locator('#sources [data-state="done"]', has_text=UNANSWERABLE).wait_for()

@@ -149,7 +149,7 @@ def build_app(bot: Assistant) -> gr.Blocks:
         except Exception as error:  # a real failure (e.g. the LLM server is down): say so
             logger.exception("answering %r failed", question)
             yield question, _messages(turns), empty_panel, turns
-            raise gr.Error(f"The assistant could not answer: {error}") from error
+            raise gr.Error(f"The assistant could not answer: {html.escape(str(error))}") from error
         turn = {
             "id": uuid.uuid4().hex,
             "question": question,
