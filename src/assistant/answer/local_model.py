@@ -137,6 +137,11 @@ class LocalChatModel(BaseChatModel):
     def prompt(self, messages: Sequence[BaseMessage]) -> str:
         """The text the model reads for ``messages``: its own chat template filled in, ending
         where the assistant's reply begins (worth reading when a reply looks wrong)."""
+        unsupported = {message.type for message in messages} - set(ROLES)
+        if unsupported:
+            raise ValueError(
+                f"the local model reads system, human and ai messages, not {sorted(unsupported)}"
+            )
         return load_local_model(self.model_name).tokenizer.apply_chat_template(
             [{"role": ROLES[message.type], "content": message.text} for message in messages],
             add_generation_prompt=True,
@@ -186,10 +191,6 @@ class LocalChatModel(BaseChatModel):
                     streamer=streamer,
                     max_new_tokens=self.max_new_tokens,
                     do_sample=False,
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
-                    pad_token_id=tokenizer.eos_token_id,
                     stop_strings=stop or None,
                     tokenizer=tokenizer,
                     stopping_criteria=[until_cancelled],
