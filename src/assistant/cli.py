@@ -60,7 +60,11 @@ def _tell_where_questions_go(settings: Settings) -> None:
 @click.option("--corpus-dir", type=click.Path(path_type=Path), help="Documents to answer from.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where the index is kept.")
 @click.option("-k", "--passages", "k", type=click.IntRange(1, 50), help="Chunks retrieved.")
-@click.option("--answerer", help="'extractive' (default), 'ollama:<model>' or 'openai:<model>'.")
+@click.option(
+    "--answerer",
+    help="'extractive' (default), 'ollama:<model>', 'openai:<model>' or 'local:smollm2' "
+    "(a small model run here, for trying the LLM path offline).",
+)
 @click.pass_context
 @_friendly_errors
 def main(context: click.Context, **options: Any) -> None:

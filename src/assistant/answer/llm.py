@@ -27,7 +27,8 @@ from assistant.answer.support import SupportMeasure
 from assistant.answer.types import MARKER, Answer, Citation
 from assistant.config import Settings
 
-BACKENDS = ("ollama", "openai")
+BACKENDS = ("ollama", "openai", "local")
+LOCAL_BACKEND = "local"  # a model run in this process: no endpoint, nothing leaves the machine
 LOCAL_OLLAMA_URL = "http://127.0.0.1:11434"  # Ollama's own default
 NOT_FOUND = "NOT_IN_DOCUMENTS"
 UNCITED_FLAG = "[no source]"
@@ -41,22 +42,29 @@ sentences and end every sentence with the marker of the source that supports it,
 
 
 def answerer_endpoint(settings: Settings) -> str | None:
-    """The URL an LLM answerer sends questions and document passages to; None when extractive.
+    """The URL an LLM answerer sends questions and document passages to; None when answers are
+    made in this process (the extractive answerer, or a ``local:`` model).
 
     Only a URL the user named is used, so documents never go anywhere by default: ``openai:``
-    without ``llm_base_url`` is an error (its library would pick api.openai.com), and
-    ``ollama:`` means Ollama on this machine (not whatever ``OLLAMA_HOST`` says).
+    without ``llm_base_url`` is an error (its library would pick api.openai.com), ``ollama:``
+    means Ollama on this machine (not whatever ``OLLAMA_HOST`` says), and ``local:`` has no
+    endpoint at all (``llm_base_url`` does not apply to it).
     """
     if settings.answerer == "extractive":
         return None
     backend, _, model = settings.answerer.partition(":")
     if not model:
         raise ValueError(
-            f"answerer {settings.answerer!r} is not 'extractive', 'ollama:<model>' or "
-            "'openai:<model>'"
+            f"answerer {settings.answerer!r} is not 'extractive', 'ollama:<model>', "
+            "'openai:<model>' or 'local:<model>'"
         )
     if backend not in BACKENDS:
-        raise ValueError(f"unknown answerer backend {backend!r}: use 'ollama' or 'openai'")
+        raise ValueError(f"unknown answerer backend {backend!r}: use 'ollama', 'openai' or 'local'")
+    if backend == LOCAL_BACKEND:
+        from assistant.answer.local_model import packaged_model
+
+        packaged_model(model)  # an unknown name is an error now, before anything loads
+        return None
     if settings.llm_base_url:
         _host(settings.llm_base_url)
         return settings.llm_base_url
@@ -92,7 +100,7 @@ def is_loopback(url: str) -> bool:
 
 def remote_notice(settings: Settings) -> str | None:
     """One line telling the user where their questions and documents go, or None when they stay
-    on this machine (the extractive answerer, or an LLM on loopback).
+    on this machine (the extractive answerer, a ``local:`` model, or an LLM on loopback).
 
     The CLI prints it to stderr when ``ask``, ``chat`` and ``serve`` start and the page shows
     it, so nobody sends documents off the machine without being told. Raises ``ValueError``
@@ -107,12 +115,18 @@ def remote_notice(settings: Settings) -> str | None:
 
 
 def chat_model_from_settings(settings: Settings) -> BaseChatModel:
-    """``ollama:<model>`` (Ollama on this machine unless ``llm_base_url`` names another) or
-    ``openai:<model>`` (only with ``llm_base_url``) as a chat model."""
+    """``ollama:<model>`` (Ollama on this machine unless ``llm_base_url`` names another),
+    ``openai:<model>`` (only with ``llm_base_url``) or ``local:<model>`` (a model file
+    installed with pip, run in this process) as a chat model."""
     endpoint = answerer_endpoint(settings)
+    backend, _, model = settings.answerer.partition(":")
+    if backend == LOCAL_BACKEND:
+        from assistant.answer.local_model import LocalChatModel, model_file
+
+        model_file(model)  # not installed: say what to install now, not at the first question
+        return LocalChatModel(model_name=model)
     if endpoint is None:
         raise ValueError("the extractive answerer needs no chat model")
-    backend, _, model = settings.answerer.partition(":")
     try:
         if backend == "ollama":
             from langchain_ollama import ChatOllama
