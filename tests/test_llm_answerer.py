@@ -141,6 +141,15 @@ def test_streamed_answers_end_cited_at_sentence_level(bot):
     assert final.text == "It is the Third Affiliated Hospital of Sun Yat-sen University [1]."
 
 
+@pytest.mark.parametrize(
+    "reply", ["NOT_IN_DOCUMENTS", "  NOT_IN_DOCUMENTS.", "NOT_IN_DOCUMENTS [1]"]
+)
+def test_a_streamed_refusal_never_shows_the_models_token(bot, reply):
+    answers = list(streaming_bot(bot, reply).stream_answers("Who is the CEO?"))
+    assert all("NOT" not in answer.text for answer in answers)
+    assert answers[-1].refused and answers[-1].closest
+
+
 def test_cited_sentences_keep_their_sources(bot):
     reply = "The trial will be at the Third Affiliated Hospital [1]. It tests safety [2]."
     answer = llm_bot(bot, reply).ask("Which hospital will run the trial?")

@@ -20,7 +20,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from assistant.answer.collection import ANALYSIS_VERSION, Collection
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.language import nlp
-from assistant.answer.llm import LLMAnswerer, chat_model_from_settings
+from assistant.answer.llm import NOT_FOUND, LLMAnswerer, chat_model_from_settings
 from assistant.answer.protocol import Answerer
 from assistant.answer.support import SupportMeasure
 from assistant.answer.types import Answer
@@ -77,6 +77,13 @@ class IndexedDocument:
     passages: int  # the chunks retrieval ranks
     sentences: int
     indexed_at: datetime | None
+
+
+def _may_be_refusing(text: str) -> bool:
+    """Whether a reply streamed so far is, or may yet become, the model's ``NOT_FOUND`` token,
+    which the reader sees as a refusal once the reply is checked, never as text."""
+    shown = text.strip()
+    return NOT_FOUND in shown or NOT_FOUND.startswith(shown)
 
 
 class Assistant:
@@ -343,7 +350,8 @@ class Assistant:
         text = ""
         for piece in llm.stream(question, documents, history):
             text += piece
-            yield Answer(text)
+            if not _may_be_refusing(text):  # the refusal token is the model's, not the reader's
+                yield Answer(text)
         yield llm.check(text, question, documents)
 
     def stream(self, question: str, history: History = ()) -> Iterator[str]:
