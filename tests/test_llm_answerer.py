@@ -105,6 +105,19 @@ def marker_of(bot, name: str) -> str:
             [None],
             id="weak-beside-strong",
         ),
+        pytest.param(  # markers after the full stop belong to the sentence they follow
+            "The trial is at the Third Affiliated Hospital. {hospital} "
+            "It will evaluate the safety and efficacy of the therapy.{safety}",
+            ["hospital", "safety"],
+            [None, None],
+            id="markers-after-the-stop",
+        ),
+        pytest.param(  # a marker standing alone claims nothing and cites nothing
+            "The trial is at the Third Affiliated Hospital {hospital}.\n\n{safety}",
+            ["hospital"],
+            [None],
+            id="a-lone-marker",
+        ),
     ],
 )
 def test_each_reply_sentence_cites_the_source_sentence_that_supports_it(bot, reply, cited, flags):

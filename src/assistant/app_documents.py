@@ -162,6 +162,8 @@ class DocumentShelf:
                 f"{name} is {_size(size)}, over the limit of {_size(limit)} per document."
             )
         target = self.corpus / name
+        # plain_name already keeps the name in the folder; checked again, as what stands there
+        # (a link, a folder) decides where a write would land
         if not _inside(self.corpus, target) or target.is_symlink() or target.is_dir():
             raise DocumentRefused(f"{name} cannot be written in the corpus folder; rename it.")
         with self._lock:
@@ -309,9 +311,7 @@ def documents_section(bot: Assistant, demo: gr.Blocks) -> None:
             controls = _controls(settings.max_file_bytes)
     timer = gr.Timer(REFRESH_SECONDS)
     shown = gr.State("")  # the panel as this tab last showed it
-    outputs = [panel, accordion, *([controls.pick] if settings.allow_uploads else [])]
-
-    outputs = [*outputs, shown]
+    outputs = [panel, accordion, *([controls.pick] if settings.allow_uploads else []), shown]
 
     def view() -> tuple:
         """Updates of ``outputs``: the panel, the accordion's count, the documents to pick
@@ -357,7 +357,10 @@ def documents_section(bot: Assistant, demo: gr.Blocks) -> None:
         if not path:
             return *(gr.skip() for _ in outputs), gr.skip(), gr.skip()
         progress(0, desc="Reading the document")
-        done = _attempt(shelf.add, Path(path), Path(path).name, bool(replacing), True)
+        try:
+            done = _attempt(shelf.add, Path(path), Path(path).name, bool(replacing), True)
+        finally:  # Gradio's copy of the upload: the corpus holds the document now, or nothing
+            Path(path).unlink(missing_ok=True)
         return *view(), None, False if done else gr.skip()
 
     controls.upload.upload(
@@ -432,6 +435,10 @@ def _attempt(change: Callable[..., str], *args: Any) -> bool:
         done = change(*args)
     except DocumentRefused as refusal:
         gr.Warning(html.escape(str(refusal)), duration=REFUSAL_SECONDS)
+        return False
+    except OSError as error:  # a full disk, a permission: the user's change was not made
+        reason = error.strerror or str(error)
+        gr.Warning(html.escape(f"The corpus folder could not be changed: {reason}."))
         return False
     gr.Info(html.escape(done), duration=4)
     return True

@@ -16,7 +16,7 @@ from assistant.answer.types import MARKER
 from assistant.load import UnreadableFile
 
 CONTEXT_CHARS = 300
-SCORE_TITLE = "how strongly the answerer judged this passage to support what cites it"
+SCORE_TITLE = "how strongly the answerer judged this sentence to say what cites it"
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 
 

@@ -86,6 +86,16 @@ def _may_be_refusing(text: str) -> bool:
     return NOT_FOUND in shown or NOT_FOUND.startswith(shown)
 
 
+@dataclass(frozen=True)
+class _Pipeline:
+    """One generation's retriever, answerer and the chain joining them."""
+
+    loaded: _Loaded
+    retriever: HybridRetriever
+    answerer: Answerer  # the LLM one when a chat model is set, else the extractive one
+    chain: Runnable
+
+
 class Assistant:
     """Answers questions about the documents in ``corpus/`` with exact, checkable citations.
 
@@ -128,7 +138,7 @@ class Assistant:
         self.index = Index(self.settings, self.embeddings, client)
         self._loaded: _Loaded | None = None
         self._checked_at = 0.0
-        self._built: tuple[_Loaded, HybridRetriever, Runnable] | None = None
+        self._built: _Pipeline | None = None
         self._lock = threading.RLock()
         self._opening = threading.Lock()
         if build_index:
@@ -278,7 +288,7 @@ class Assistant:
     @property
     def retriever(self) -> HybridRetriever:
         """The hybrid retriever over the current index generation (made once per generation)."""
-        return self._pipeline()[0]
+        return self._pipeline().retriever
 
     @property
     def chain(self) -> Runnable:
@@ -286,13 +296,16 @@ class Assistant:
 
         Its steps run in sequence (a parallel step would cost a thread hand-off per question).
         """
-        return self._pipeline()[1]
+        return self._pipeline().chain
 
-    def _pipeline(self) -> tuple[HybridRetriever, Runnable]:
-        """Retriever and chain for the loaded generation, made together so they agree."""
+    def _pipeline(self) -> _Pipeline:
+        """Retriever, answerer and chain for the loaded generation, made together so they
+        agree: chunks retrieved from one generation are never cited from another's sentences
+        (an upload or another process may switch generations between two steps)."""
         loaded = self._load()
         with self._lock:
-            if self._built is None or self._built[0] is not loaded:
+            if self._built is None or self._built.loaded is not loaded:
+                answerer = self._answerer_for(loaded)
                 retriever = HybridRetriever(
                     index=self.index,
                     lexical=loaded.lexical,
@@ -303,13 +316,18 @@ class Assistant:
                 def with_documents(inputs: dict[str, Any], config: RunnableConfig) -> dict:
                     return {**inputs, "documents": retriever.invoke(inputs["query"], config)}
 
+                def answer_from(inputs: dict[str, Any]) -> Answer:
+                    return answerer.answer(
+                        inputs["question"], inputs["documents"], inputs["history"]
+                    )
+
                 chain = (
                     RunnableLambda(self._with_query)
                     | RunnableLambda(with_documents)
-                    | RunnableLambda(self._answer_from)
+                    | RunnableLambda(answer_from)
                 )
-                self._built = (loaded, retriever, chain)
-            return self._built[1], self._built[2]
+                self._built = _Pipeline(loaded, retriever, answerer, chain)
+            return self._built
 
     def retrieve(self, question: str, history: History | None = ()) -> list[Document]:
         """The ranked chunks an answer to ``question`` is drawn from."""
@@ -345,8 +363,13 @@ class Assistant:
                 yield Answer("".join(words[:count]), refused=final.refused)
             yield final
             return
-        documents = self.retrieve(question, history)
-        llm = self.llm.with_support(self._load().support)  # the generation retrieved from
+
+        def retrieved() -> tuple[list[Document], LLMAnswerer]:
+            pipeline = self._pipeline()  # one generation for the chunks and their citations
+            query = self._retrieval_query({"question": question, "history": history})
+            return pipeline.retriever.invoke(query), pipeline.answerer
+
+        documents, llm = self._on_newest_generation(retrieved)
         text = ""
         for piece in llm.stream(question, documents, history):
             text += piece
@@ -444,8 +467,7 @@ class Assistant:
     def answerer(self) -> Answerer:
         """The answerer in use: the LLM one when a chat model is set (citing from the loaded
         generation's sentences), else the extractive one."""
-        loaded = self._load()
-        return self.llm.with_support(loaded.support) if self.llm else loaded.extractive
+        return self._answerer_for(self._load())
 
-    def _answer_from(self, inputs: dict[str, Any]) -> Answer:
-        return self.answerer.answer(inputs["question"], inputs["documents"], inputs["history"])
+    def _answerer_for(self, loaded: _Loaded) -> Answerer:
+        return self.llm.with_support(loaded.support) if self.llm else loaded.extractive
