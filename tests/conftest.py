@@ -138,27 +138,39 @@ def embeddings(tmp_path_factory):
     return model
 
 
-@pytest.fixture(scope="session")
-def workspace(tmp_path_factory) -> Path:
-    """A working folder holding a copy of the corpus, with index and data folders beside it."""
-    root = tmp_path_factory.mktemp("workspace")
+def with_corpus_copy(root: Path) -> Path:
+    """``root`` holding a copy of the corpus in ``corpus/``; index and data go beside it."""
     (root / "corpus").mkdir()
     shutil.copy(CORPUS_FILE, root / "corpus" / CORPUS_FILE.name)
     return root
 
 
+def assistant_in(root: Path, embeddings, **settings):
+    """An Assistant over ``root``'s ``corpus``, ``index`` and ``data`` folders, its index built,
+    with no ``ASSISTANT_*`` variable read (``settings`` pins the others a test needs)."""
+    from assistant import Assistant, Settings
+
+    folders = {name: root / name for name in ("corpus", "index", "data")}
+    loaded = Settings.load(
+        environ={},
+        corpus_dir=folders["corpus"],
+        index_dir=folders["index"],
+        data_dir=folders["data"],
+        **settings,
+    )
+    return Assistant(loaded, embeddings=embeddings)
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    """A working folder holding a copy of the corpus, with index and data folders beside it."""
+    return with_corpus_copy(tmp_path_factory.mktemp("workspace"))
+
+
 @pytest.fixture(scope="session")
 def bot(workspace, embeddings):
     """One Assistant over the copied corpus, its index built once (sources are absolute)."""
-    from assistant import Assistant, Settings
-
-    settings = Settings.load(
-        environ={},
-        corpus_dir=workspace / "corpus",
-        index_dir=workspace / "index",
-        data_dir=workspace / "data",
-    )
-    return Assistant(settings, embeddings=embeddings)
+    return assistant_in(workspace, embeddings)
 
 
 @pytest.fixture(scope="session")

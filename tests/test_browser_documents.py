@@ -4,7 +4,6 @@ ask about it and get a citation quoting it (Playwright driving Debian's Chromium
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from assistant import Assistant, Settings
+from assistant import Assistant
 from assistant.app_documents import REFRESH_SECONDS
 from conftest import (
     CORPUS_FILE,
@@ -20,7 +19,9 @@ from conftest import (
     LIGHTHOUSE_QUESTION,
     PROJECT,
     ask_on_page,
+    assistant_in,
     free_port,
+    with_corpus_copy,
 )
 
 pytestmark = pytest.mark.browser
@@ -55,20 +56,11 @@ def server(tmp_path_factory, embeddings) -> Iterator[tuple[str, Assistant]]:
     """The page over an assistant of its own (its own corpus copy), uploads allowed."""
     from assistant.app import build_app, launch
 
-    root = tmp_path_factory.mktemp("browser-documents")
-    (root / "corpus").mkdir()
-    shutil.copy(CORPUS_FILE, root / "corpus" / CORPUS_FILE.name)
-    settings = Settings.load(
-        environ={},
-        corpus_dir=root / "corpus",
-        index_dir=root / "index",
-        data_dir=root / "data",
-        allow_uploads=True,
-    )
-    bot = Assistant(settings, embeddings=embeddings)
+    root = with_corpus_copy(tmp_path_factory.mktemp("browser-documents"))
+    bot = assistant_in(root, embeddings, allow_uploads=True)
     demo = build_app(bot)
     port = free_port()
-    launch(demo, port=port, block=False, max_upload_bytes=settings.max_file_bytes)
+    launch(demo, port=port, block=False, max_upload_bytes=bot.settings.max_file_bytes)
     yield f"http://127.0.0.1:{port}/", bot
     demo.close()
 

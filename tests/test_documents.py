@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +31,9 @@ from conftest import (
     LIGHTHOUSE,
     LIGHTHOUSE_FACT,
     LIGHTHOUSE_QUESTION,
+    assistant_in,
     free_port,
+    with_corpus_copy,
 )
 
 ON_LOOPBACK = ("127.0.0.1", None)
@@ -42,18 +43,8 @@ CAP_MB = 0.25  # a small per-file cap, so an oversized upload stays small on dis
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, embeddings) -> Assistant:
     """An assistant of its own over a copy of the corpus, with uploads allowed."""
-    root = tmp_path_factory.mktemp("library")
-    (root / "corpus").mkdir()
-    shutil.copy(CORPUS_FILE, root / "corpus" / CORPUS_FILE.name)
-    settings = Settings.load(
-        environ={},
-        corpus_dir=root / "corpus",
-        index_dir=root / "index",
-        data_dir=root / "data",
-        allow_uploads=True,
-        max_file_mb=CAP_MB,
-    )
-    return Assistant(settings, embeddings=embeddings)
+    root = with_corpus_copy(tmp_path_factory.mktemp("library"))
+    return assistant_in(root, embeddings, allow_uploads=True, max_file_mb=CAP_MB)
 
 
 @pytest.fixture

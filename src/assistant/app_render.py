@@ -75,9 +75,39 @@ def _tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text)
 
 
+def _card(
+    source: str,
+    before: str,
+    marked: str,
+    after: str,
+    *,
+    score: Any,
+    score_label: str,
+    score_title: str,
+    n: int | None = None,
+    extra_class: str = "",
+) -> str:
+    """A passage card: its number (a citation's), the document's name, a score, and the text
+    with ``marked`` highlighted between ``before`` and ``after`` (all escaped here)."""
+    number = f'<span class="src-n">[{int(n)}]</span>' if n is not None else ""
+    data_n = f' data-n="{int(n)}"' if n is not None else ""  # what a [n] chip scrolls to
+    score_html = (
+        f'<span class="src-score" title="{score_title}">{score_label} {float(score):.2f}</span>'
+        if isinstance(score, int | float)
+        else ""
+    )
+    return (
+        f'<div class="src-card{extra_class}"{data_n}>'
+        f'<div class="src-head">{number}'
+        f'<span class="src-doc" title="{_escape(source)}">{_escape(PurePath(source).name)}</span>'
+        f"{score_html}</div>"
+        f'<div class="src-ctx">{_escape(before)}<mark>{_escape(marked)}</mark>'
+        f"{_escape(after)}</div></div>"
+    )
+
+
 def source_card(citation: Mapping[str, Any], document: str | None, context: int) -> str:
     """One citation: its number, the document's name, the quote marked in its context."""
-    n, source = citation["n"], str(citation["source"])
     start, end, quote = citation["start"], citation["end"], citation["quote"]
     if document is not None and document[start:end] == quote:
         left, right = _snap(document, start, end, context)
@@ -85,19 +115,15 @@ def source_card(citation: Mapping[str, Any], document: str | None, context: int)
         after = _tidy(document[end:right]).rstrip() + ("…" if right < len(document) else "")
     else:  # the document changed or is gone: show the quote alone rather than a wrong context
         before = after = ""
-    score = citation.get("score")
-    score_html = (
-        f'<span class="src-score" title="{SCORE_TITLE}">score {float(score):.2f}</span>'
-        if isinstance(score, int | float)
-        else ""
-    )
-    return (
-        f'<div class="src-card" data-n="{int(n)}">'
-        f'<div class="src-head"><span class="src-n">[{int(n)}]</span>'
-        f'<span class="src-doc" title="{_escape(source)}">{_escape(PurePath(source).name)}</span>'
-        f"{score_html}</div>"
-        f'<div class="src-ctx">{_escape(before)}<mark>{_escape(quote)}</mark>{_escape(after)}</div>'
-        "</div>"
+    return _card(
+        str(citation["source"]),
+        before,
+        quote,
+        after,
+        score=citation.get("score"),
+        score_label="score",
+        score_title=SCORE_TITLE,
+        n=citation["n"],
     )
 
 
@@ -109,21 +135,15 @@ def closest_card(passage: Mapping[str, Any]) -> str:
     best_end = passage["best_end"] - start
     if not 0 <= best_start <= best_end <= len(text):  # offsets that do not fit: no mark
         best_start = best_end = 0
-    source = str(passage["source"])
-    score = passage.get("score")
-    score_html = (
-        f'<span class="src-score" title="how close it came (not an answer)">'
-        f"closeness {float(score):.2f}</span>"
-        if isinstance(score, int | float)
-        else ""
-    )
-    return (
-        '<div class="src-card closest-card">'
-        f'<div class="src-head"><span class="src-doc" title="{_escape(source)}">'
-        f"{_escape(PurePath(source).name)}</span>{score_html}</div>"
-        f'<div class="src-ctx">{_escape(_tidy(text[:best_start]).lstrip())}'
-        f"<mark>{_escape(text[best_start:best_end])}</mark>"
-        f"{_escape(_tidy(text[best_end:]).rstrip())}</div></div>"
+    return _card(
+        str(passage["source"]),
+        _tidy(text[:best_start]).lstrip(),
+        text[best_start:best_end],
+        _tidy(text[best_end:]).rstrip(),
+        score=passage.get("score"),
+        score_label="closeness",
+        score_title="how close it came (not an answer)",
+        extra_class=" closest-card",
     )
 
 
