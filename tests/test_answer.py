@@ -106,14 +106,14 @@ def test_follow_up_questions_use_the_conversation(bot):
 
 
 def test_a_question_in_two_parts_is_answered_part_by_part(bot):
-    from assistant.answer.reading import split_question
+    from assistant.question import Question
 
-    question = "Where will the trial be run and what will it evaluate?"
-    parts = split_question(question)
-    assert parts == ["Where will the trial be run", "what will it evaluate?"]
-    documents = bot.retrieve(question)
-    whole = bot.answerer.answer(question, documents, [])
-    for part in (bot.answerer.answer(p, documents, []) for p in parts):
+    question = Question.read("Where will the trial be run and what will it evaluate?")
+    parts = question.parts()
+    assert [p.cleaned for p in parts] == ["Where will the trial be run", "what will it evaluate?"]
+    documents = bot.retrieve(question.text)
+    whole = bot.answerer.answer(question, documents)
+    for part in (bot.answerer.answer(p, documents) for p in parts):
         if part.refused:
             assert "do not answer" in whole.text or whole.refused
         else:
@@ -202,14 +202,15 @@ def test_keyboard_slips_are_corrected_against_the_collection(typed, meant):
 
 def test_a_who_answer_saying_only_the_company_brings_the_headline(bot):
     from assistant.answer.reading import read
+    from assistant.question import Question
 
     answerer = bot.answerer
     collection = answerer.collection
     unnamed = next(p for p, s in enumerate(collection.spans) if s.text.startswith("The company"))
     assert collection.read[unnamed].subject_is_pronoun
-    reading = read("Who received approval to start the trial?", collection)
+    reading = read(Question.read("Who received approval to start the trial?"), collection)
     assert answerer._named([unnamed], reading) == [0, unnamed]  # the headline comes first
-    fact = read("When did the approval come?", collection)
+    fact = read(Question.read("When did the approval come?"), collection)
     assert answerer._named([unnamed], fact) == [unnamed]
 
 

@@ -63,7 +63,7 @@ def locked_server(bot) -> Iterator[str]:
 
 def test_ask_returns_json_answer_with_exact_citations(api, bot):
     result = api.predict(HOSPITAL, api_name="/ask")
-    assert set(result) == {"text", "refused", "citations", "closest"}
+    assert set(result) == {"text", "refused", "hedged", "citations", "closest"}
     assert result["refused"] is False
     assert "Sun Yat-sen" in result["text"] and "[1]" in result["text"]
     first = result["citations"][0]

@@ -30,6 +30,7 @@ from assistant.evals import (
     evaluate,
     load_cases,
     load_thresholds,
+    per_brief,
     per_document,
     render_markdown,
     render_text,
@@ -244,6 +245,9 @@ def test_every_case_falls_in_one_confusion_cell():
     right = Answer(f"{HOSPITAL} [1]", [cite(1, HOSPITAL)])
     wrong = Answer(f"{XS228} [1]", [cite(1, XS228)])
     refusal = Answer("The documents do not say.", refused=True)
+    unsure = f"I could not confirm this in the documents; the closest passage says: {HOSPITAL} [1]"
+    hedged = Answer(unsure, [cite(1, HOSPITAL)], hedged=True)
+    hedged_wrong = Answer(f"{XS228} [1]", [cite(1, XS228)], hedged=True)
     results = [
         score_case(HOSPITAL_CASE, right),
         score_case(HOSPITAL_CASE, wrong),
@@ -251,6 +255,9 @@ def test_every_case_falls_in_one_confusion_cell():
         score_case(REFUSE_CASE, right),
         score_case(REFUSE_CASE, refusal),
         score_case(REFUSE_CASE, refusal),
+        score_case(HOSPITAL_CASE, hedged),
+        score_case(HOSPITAL_CASE, hedged_wrong),
+        score_case(REFUSE_CASE, hedged),
     ]
     assert [r.outcome for r in results] == [
         "answered_right",
@@ -259,18 +266,42 @@ def test_every_case_falls_in_one_confusion_cell():
         "answered_unanswerable",
         "refused_right",
         "refused_right",
+        "hedged_right",
+        "hedged_wrong",
+        "hedged_unanswerable",
     ]
     metrics = aggregate(results)
     assert metrics.confusion == {
         "answered_right": 1,
+        "hedged_right": 1,
         "answered_wrong": 1,
+        "hedged_wrong": 1,
         "answered_unanswerable": 1,
+        "hedged_unanswerable": 1,
         "refused_right": 2,
         "refused_wrong": 1,
     }
     assert tuple(metrics.confusion) == OUTCOMES
     assert sum(metrics.confusion.values()) == len(results)
-    assert (metrics.counts["cases_right"], metrics.cases_right) == (3, 0.5)
+    # A hedge holding the fact counts toward fact accuracy; one to a silent document is not a
+    # refusal, so it counts against refusal recall.
+    assert (metrics.counts["cases_right"], metrics.counts["hedged"]) == (4, 3)
+    assert metrics.fact_accuracy == 2 / 5 and metrics.refusal_recall == 2 / 4
+
+
+def test_per_brief_counts_each_brief_apart():
+    terse = case(id="t", brief="terse")
+    chatty = case(id="c", brief="chatty", answerable=False, facts=(), support="")
+    hedged = Answer(f"{HOSPITAL} [1]", [cite(1, HOSPITAL)], hedged=True)
+    results = [
+        score_case(terse, hedged),
+        score_case(chatty, Answer("The documents do not say.", refused=True)),
+        score_case(HOSPITAL_CASE, hedged),  # no brief: not in the table
+    ]
+    table = per_brief(results)
+    assert list(table) == ["terse", "chatty"]
+    assert table["terse"]["hedged"] == 1 and table["terse"]["fact_accuracy"] == 1.0
+    assert table["chatty"]["refusal_recall"] == 1.0 and table["chatty"]["cases_right"] == 1
 
 
 def test_per_document_counts_each_source_apart():
@@ -420,7 +451,8 @@ def test_the_eval_command_prints_and_writes_both_reports(bot, tmp_path):
     assert {t["metric"] for t in golden["thresholds"]} >= {"fact_accuracy", "groundedness"}
     assert golden["systems"]["baseline"]["metrics"]["refusal_recall"] == 0
     markdown = md_path.read_text(encoding="utf-8")
-    assert "## Golden set" in markdown and "| metric | ours | baseline | llm-fake |" in markdown
+    assert "## Golden set" in markdown
+    assert "| metric | ours | reader | baseline | llm-fake |" in markdown
     assert "### Outcomes" in markdown and "### Per document" in markdown
     assert "### Per case" in markdown
     text = out.getvalue()

@@ -39,8 +39,9 @@ def switch_off_outbound() -> None:
 
 switch_off_outbound()
 
-from assistant.answer.types import Answer, Citation  # noqa: E402 - after the switches
+from assistant.answer.types import Answer, Citation, Passage  # noqa: E402 - after the switches
 from assistant.assistant import Assistant  # noqa: E402
 from assistant.config import Settings  # noqa: E402
+from assistant.question import Question  # noqa: E402
 
-__all__ = ["Answer", "Assistant", "Citation", "Settings"]
+__all__ = ["Answer", "Assistant", "Citation", "Passage", "Question", "Settings"]

@@ -5,9 +5,10 @@ for tests. Programs call the answer endpoint with::
 
     Client("http://127.0.0.1:7860/").predict("Which hospital will run the trial?", api_name="/ask")
 
-and get ``{"text": ..., "refused": ..., "citations": [...]}``. Optional arguments: ``k`` (passages),
-``answerer`` (one the page offers) and ``history`` (earlier ``[question, answer]`` pairs). Over
-plain HTTP, POST ``{"data": [question, null, null, null]}`` to ``/gradio_api/call/ask``.
+and get ``{"text": ..., "refused": ..., "hedged": ..., "citations": [...]}``. Optional
+arguments: ``k`` (passages), ``answerer`` (one the page offers) and ``history`` (earlier
+``[question, answer]`` pairs). Over plain HTTP, POST ``{"data": [question, null, null, null]}``
+to ``/gradio_api/call/ask``.
 
 What a client sends is checked before it is used: a bad argument gets one sentence saying what is
 expected, request bodies over ``MAX_REQUEST_BYTES`` are refused with 413 before they are parsed,
@@ -192,10 +193,11 @@ def build_app(bot: Assistant) -> gr.Blocks:
     ) -> dict[str, Any]:
         """Answer a question from the documents.
 
-        Returns {"text", "refused", "citations": [{"n", "source", "start", "end", "quote",
-        "score"}], "closest"}. `k` is a whole number of passages from 1 to the page's maximum;
-        `history` is an optional list of earlier [question, answer] pairs of strings, of which
-        the last 10 are used, each answer cut to 4,000 characters.
+        Returns {"text", "refused", "hedged", "citations": [{"n", "source", "start", "end",
+        "quote", "score"}], "closest"}: `hedged` is true when the answer quotes the closest
+        passage without confirming it answers. `k` is a whole number of passages from 1 to the
+        page's maximum; `history` is an optional list of earlier [question, answer] pairs of
+        strings, of which the last 10 are used, each answer cut to 4,000 characters.
         """
         chosen = bots.get(k, answerer)
         try:

@@ -147,15 +147,20 @@ def closest_card(passage: Mapping[str, Any]) -> str:
     )
 
 
-def closest_section(passages: list[Mapping[str, Any]]) -> str:
-    """The closest passages of a refusal under a heading that says they do not answer it."""
+CLOSEST_TITLES = {  # the reader judged a refusal's passages silent; a hedge's, unconfirmed
+    True: "Closest passages, which do not answer this",
+    False: "Other close passages, not confirmed to answer this",
+}
+
+
+def closest_section(passages: list[Mapping[str, Any]], refused: bool = True) -> str:
+    """The closest passages of a refusal under a heading that says they do not answer it, or
+    of a hedged answer under one that says they are unconfirmed."""
     if not passages:
         return ""
     cards = "".join(closest_card(passage) for passage in passages)
-    return (
-        '<div class="closest"><div class="closest-title">Closest passages, which do not answer '
-        f"this</div>{cards}</div>"
-    )
+    title = CLOSEST_TITLES[refused]
+    return f'<div class="closest"><div class="closest-title">{title}</div>{cards}</div>'
 
 
 def sources_panel(
@@ -197,7 +202,8 @@ def sources_panel(
             except (OSError, KeyError, ValueError, UnreadableFile):
                 documents[source] = None
         cards.append(source_card(citation, documents[source], context))
-    return head + asked + "".join(cards) + "</div>"
+    nearby = closest_section(answer.get("closest") or [], refused=False)
+    return head + asked + "".join(cards) + nearby + "</div>"
 
 
 CSS = """

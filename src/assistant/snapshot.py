@@ -144,6 +144,11 @@ class Snapshot:
         """A JSON file a later stage saved in the snapshot (see ``Draft.save``)."""
         return json.loads((self.folder / f"{name}.json").read_text(encoding="utf-8"))
 
+    def reading(self, position: int) -> str:
+        """What a later stage stored of one sentence (see ``Draft.unread``)."""
+        (saved,) = self.query("SELECT reading FROM sentences WHERE position = ?", (position,))[0]
+        return saved
+
     def chunk_position(self, span_id: str) -> int | None:
         return self._chunk_position(span_id)
 
@@ -163,6 +168,24 @@ class Draft:
 
     def save(self, name: str, value: Any) -> None:
         (self.folder / f"{name}.json").write_text(json.dumps(value), encoding="utf-8")
+
+    def unread(self) -> list[tuple[int, str, str]]:
+        """(position, source, text) of the sentences with no reading yet, in order: those of
+        documents no earlier snapshot held."""
+        return self.db.execute(
+            "SELECT position, source, text FROM sentences WHERE reading IS NULL ORDER BY position"
+        ).fetchall()
+
+    def store_readings(self, readings: Sequence[tuple[int, str]]) -> None:
+        """Keep (position, reading) for sentences ``unread`` returned."""
+        self.db.executemany(
+            "UPDATE sentences SET reading = ? WHERE position = ?",
+            [(reading, position) for position, reading in readings],
+        )
+
+    def readings(self) -> Iterator[tuple[int, str]]:
+        """(position, reading) of every sentence, in order."""
+        yield from self.db.execute("SELECT position, reading FROM sentences ORDER BY position")
 
 
 Finish = Callable[[Draft], None]

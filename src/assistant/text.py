@@ -140,16 +140,3 @@ def follow_up_context(question: str, history: Sequence[tuple[str, str]]) -> str:
     if history and (FOLLOW_UP.search(question) or len(question.split()) <= 3):
         return str(history[-1][0])
     return ""
-
-
-def question_query(
-    question: str, history: Sequence[tuple[str, str]], vocabulary: frozenset[str]
-) -> str:
-    """The question as search sees it: cleaned, slips fixed, and for a follow-up the question
-    it leans on put first.  Retrieval and the answerer's similarity use this same text, so the
-    question is embedded once."""
-    query = corrected(plain_question(question), vocabulary)
-    context = follow_up_context(question, history)
-    if context:
-        return f"{corrected(plain_question(context), vocabulary)} {query}"
-    return query

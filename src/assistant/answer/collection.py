@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.answer.language import nlp, noun_category, relatives
-from assistant.snapshot import ByPosition, Draft, Rows, Snapshot
+from assistant.answer.store import SentenceDraft, SentenceRows, SentenceStore
+from assistant.snapshot import ByPosition
 
 logger = logging.getLogger(__name__)
 ANALYSIS_VERSION = "3"  # bump when what is read of a sentence changes: snapshots are made anew
@@ -54,22 +55,19 @@ def _sentence(saved: str) -> Sentence:
 class Readings(ByPosition[Sentence]):
     """Each sentence's reading by position, read from the snapshot when first asked for."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: SentenceStore) -> None:
         self._snapshot = snapshot
         super().__init__(len(snapshot.sentences), self._read)
 
     def _read(self, position: int) -> Sentence:
-        (saved,) = self._snapshot.query(
-            "SELECT reading FROM sentences WHERE position = ?", (position,)
-        )[0]
-        return _sentence(saved)
+        return _sentence(self._snapshot.reading(position))
 
 
 @dataclass
 class Collection:
     """Sentences of one index generation, their reading, and the collection's vocabulary."""
 
-    snapshot: Snapshot
+    snapshot: SentenceStore
     read: Readings
     frequency: dict[str, int]
     kin: dict[str, set[str]]  # a word WordNet relates to collection words -> those words
@@ -78,7 +76,7 @@ class Collection:
     spelling: frozenset[str]
 
     @classmethod
-    def open(cls, snapshot: Snapshot) -> Collection:
+    def open(cls, snapshot: SentenceStore) -> Collection:
         """The collection as ``prepare`` stored it in ``snapshot``."""
         saved = snapshot.extra("answerer")
         by_source = {
@@ -97,24 +95,21 @@ class Collection:
         )
 
     @staticmethod
-    def prepare(draft: Draft) -> None:
+    def prepare(draft: SentenceDraft) -> None:
         """Read the draft's new sentences (rows copied from an earlier snapshot keep their
         reading), then store the collection's vocabulary."""
-        new = draft.db.execute(
-            "SELECT position, source, text FROM sentences WHERE reading IS NULL ORDER BY position"
-        ).fetchall()
+        new = draft.unread()
         docs = nlp().pipe((text for _, _, text in new), batch_size=64)
         readings = []
         for (position, _, text), doc, boilerplate, first in zip(
             new, docs, _boilerplate(new), _firsts(new), strict=True
         ):
-            readings.append((json.dumps(_reading(doc, text, first, boilerplate)), position))
-        draft.db.executemany("UPDATE sentences SET reading = ? WHERE position = ?", readings)
+            readings.append((position, json.dumps(_reading(doc, text, first, boilerplate))))
+        draft.store_readings(readings)
         frequency: Counter = Counter()
         kinds: dict[str, str] = {}
         acronyms: dict[str, int] = {}
-        rows = draft.db.execute("SELECT position, reading FROM sentences ORDER BY position")
-        for position, saved in rows:
+        for position, saved in draft.readings():
             reading = json.loads(saved)
             frequency.update(reading[0])
             for lemma, pos in reading[8]:
@@ -141,7 +136,7 @@ class Collection:
         )
 
     @property
-    def spans(self) -> Rows:
+    def spans(self) -> SentenceRows:
         return self.snapshot.sentences
 
     @property

@@ -17,6 +17,7 @@ from assistant.answer.collection import Collection
 from assistant.answer.types import MARKER, Answer, Citation, Passage
 
 REFUSAL = "The documents do not say. I found no passage that answers this question."
+HEDGE = "I could not confirm this in the documents; the closest passage says:"
 OVERVIEW_SENTENCES = 2  # central sentences quoted after a document's headline
 OVERVIEW_DOCUMENTS = 5  # headlines listed when a collection is asked what it is about
 MIN_BODY_CHARS = 60  # shorter lines are datelines, headings or contacts, not overview material
@@ -43,15 +44,44 @@ def quote(collection: Collection, positions: Sequence[int], score: float) -> Ans
     return Answer(" ".join(pieces), citations)
 
 
+def hedge(
+    collection: Collection,
+    documents: Sequence[Document],
+    candidates: Sequence[int],
+    probabilities: np.ndarray,
+) -> Answer:
+    """The sentence the documents come closest with, quoted and cited, and said to be
+    unconfirmed: the reader could not tell whether it holds what was asked. The next closest
+    passages come with it (``closest``), as a refusal's do."""
+    best = int(np.argmax(probabilities))
+    quoted = quote(collection, [candidates[best]], float(probabilities[best]))
+    others = [i for i in range(len(candidates)) if i != best]
+    nearby = closest_passages(
+        collection, documents, [candidates[i] for i in others], probabilities[others], limit=2
+    )
+    return Answer(f"{HEDGE} {quoted.text}", quoted.citations, hedged=True, closest=nearby)
+
+
 def refusal(
     collection: Collection,
     documents: Sequence[Document],
     candidates: Sequence[int],
     probabilities: np.ndarray,
-    limit: int = 3,
 ) -> Answer:
-    """A refusal showing the ``limit`` passages that came closest, each around its best
-    sentence and within the chunk that held it, so the offsets stay exact."""
+    """A refusal showing the passages that came closest."""
+    closest = closest_passages(collection, documents, candidates, probabilities)
+    return Answer(REFUSAL, refused=True, closest=closest)
+
+
+def closest_passages(
+    collection: Collection,
+    documents: Sequence[Document],
+    candidates: Sequence[int],
+    probabilities: np.ndarray,
+    limit: int = 3,
+) -> list[Passage]:
+    """The ``limit`` passages that came closest, each around its best sentence and within the
+    chunk that held it, so the offsets stay exact."""
     spans = collection.spans
     order = np.argsort(-probabilities) if len(probabilities) else []
     closest: list[Passage] = []
@@ -91,7 +121,7 @@ def refusal(
         )
         if len(closest) == limit:
             break
-    return Answer(REFUSAL, refused=True, closest=closest)
+    return closest
 
 
 def overview(collection: Collection, sources: Sequence[str]) -> Answer:
@@ -136,4 +166,5 @@ def combine(answers: Sequence[Answer], parts: Sequence[str]) -> Answer:
         citations += [replace(c, n=c.n + shift) for c in answer.citations]
     if missing:
         texts.append(f"The documents do not answer {'; '.join(missing)}.")
-    return Answer(" ".join(texts), citations)
+    hedged = all(answer.hedged for answer in answers if not answer.refused)
+    return Answer(" ".join(texts), citations, hedged=hedged)

@@ -7,29 +7,35 @@ decision, in the order it is made:
 2. an overview question gets the headline and most central sentences (``compose.overview``); a
    question about what a term means gets the sentence that spells it out or defines it;
 3. otherwise every sentence of the retrieved chunks is measured against the question
-   (``features``) and fitted models (``scorer``) rank them and say whether to answer at all;
-4. not answering: refuse, showing the closest passages; answering: quote the best sentence
-   (and a second that scores nearly as well, and any sentence a quoted one leans on, or that
-   names the company it calls "it").
+   (``features``) and a fitted ranker (``scorer``) shortlists the best few;
+4. the reader (``reader``, a MiniLM cross-encoder trained on our QA corpus) reads the question
+   against each shortlisted sentence and gives each a chance that it holds the answer;
+5. by the best chance and the thresholds chosen on dev documents (``reader.Decision``):
+   quote the best sentence (and a second that reads nearly as well, and any sentence a quoted
+   one leans on, or that names the company it calls "it"); or, unsure, quote the closest
+   sentence as unconfirmed (a hedged answer); or, sure the documents are silent, refuse,
+   showing the closest passages.
+Without the reader's files (while the training script measures its data), the fitted judge
+of ``scorer`` decides between answering and refusing instead.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from assistant.answer.collection import Collection
-from assistant.answer.compose import REFUSAL, combine, overview, quote, refusal
+from assistant.answer.compose import REFUSAL, combine, hedge, overview, quote, refusal
 from assistant.answer.features import FEATURES, features
-from assistant.answer.protocol import History
-from assistant.answer.reading import WHO, Reading, read, split_question
+from assistant.answer.reader import Decision, Reader, shipped_decision
+from assistant.answer.reading import WHO, Reading, read
 from assistant.answer.scorer import Scorer, default_scorer
 from assistant.answer.types import Answer
-from assistant.text import follow_up_context, plain_question, question_query
+from assistant.question import Question
 
 __all__ = ["REFUSAL", "ExtractiveAnswerer"]
 
@@ -47,27 +53,77 @@ class ExtractiveAnswerer:
         embeddings: Embeddings,
         max_sentences: int = 3,
         scorer: Scorer | None = None,
+        reader: Callable[[], Reader | None] | None = None,
+        decision: Decision | None = None,
     ) -> None:
         self.collection = collection
         self.embeddings = embeddings
         self.max_sentences = max_sentences
         self._scorer = scorer
+        self._reader = reader or (lambda: None)
+        self._decision = decision
 
     @property
     def scorer(self) -> Scorer:
         return self._scorer or default_scorer()
 
-    def answer(self, question: str, documents: Sequence[Document], history: History = ()) -> Answer:
-        parts = split_question(plain_question(question))
+    @property
+    def decision(self) -> Decision:
+        return self._decision or shipped_decision()
+
+    def answer(self, question: Question, documents: Sequence[Document]) -> Answer:
+        parts = question.parts()
         if len(parts) > 1:
-            return combine([self.answer(part, documents, history) for part in parts], parts)
-        context = follow_up_context(question, history)
-        reading = read(question, self.collection, context)
+            answers = [self.answer(part, documents) for part in parts]
+            return combine(answers, [part.cleaned for part in parts])
+        reading = read(question, self.collection)
         direct = self.direct(reading, documents)
         if direct is not None:
             return direct
-        candidates, rows, asked = self.measure(question, documents, history, reading)
-        return self.decide(reading, documents, candidates, rows, asked, self.scorer)
+        candidates, rows, asked = self.measure(question, documents, reading)
+        reader = self._reader()
+        if reader is None:
+            return self.decide(reading, documents, candidates, rows, asked, self.scorer)
+        picks = self.shortlist(rows)
+        shortlisted = [candidates[i] for i in picks]
+        texts = [self.collection.spans[p].text for p in shortlisted]
+        chances = reader.probabilities(question.query, texts, rows[picks])
+        prior = self.scorer.question_prior(asked)
+        return self.conclude(reading, documents, shortlisted, chances, self.decision, prior)
+
+    def shortlist(self, rows: np.ndarray, size: int | None = None) -> list[int]:
+        """The rows the reader reads: the ranker's best ``size``, best first."""
+        size = size or self.decision.shortlist
+        if not len(rows):
+            return []
+        return [int(i) for i in np.argsort(-self.scorer.probability(rows))[:size]]
+
+    def conclude(
+        self,
+        reading: Reading,
+        documents: Sequence[Document],
+        positions: list[int],
+        chances: np.ndarray,
+        decision: Decision,
+        prior: float,
+    ) -> Answer:
+        """Answer, hedge or refuse by the reader's ``chances`` for ``positions`` and the
+        question's ``prior`` (see the module docstring); the training script replays this with
+        other decisions."""
+        if not positions:
+            return Answer(REFUSAL, refused=True)
+        order = [int(i) for i in np.argsort(-chances)]
+        best = float(chances[order[0]])
+        sure = decision.confidence(best, prior)
+        if sure < decision.hedge:
+            return refusal(self.collection, documents, positions, chances)
+        if sure < decision.answer:
+            return hedge(self.collection, documents, positions, chances)
+        chosen = [positions[order[0]]]
+        for index in order[1 : self.max_sentences]:
+            if chances[index] >= best - decision.margin:
+                chosen.append(positions[index])
+        return quote(self.collection, self._named(chosen, reading), best)
 
     def direct(self, reading: Reading, documents: Sequence[Document]) -> Answer | None:
         """The answer to a question the scorer need not weigh: an overview, or what a term
@@ -104,16 +160,12 @@ class ExtractiveAnswerer:
         return quote(self.collection, self._named(chosen, reading), confidence)
 
     def measure(
-        self,
-        question: str,
-        documents: Sequence[Document],
-        history: History = (),
-        reading: Reading | None = None,
+        self, question: Question, documents: Sequence[Document], reading: Reading | None = None
     ) -> tuple[list[int], np.ndarray, np.ndarray]:
         """The sentences of ``documents``, their ``FEATURES`` rows, and the question's own
         embedding: what the scorer weighs."""
         if reading is None:
-            reading = read(question, self.collection, follow_up_context(question, history))
+            reading = read(question, self.collection)
         positions, ranks, chunk_scores = [], [], []
         for rank, document in enumerate(documents):
             source, start, end = (document.metadata[key] for key in ("source", "start", "end"))
@@ -123,8 +175,7 @@ class ExtractiveAnswerer:
                     positions.append(position)
                     ranks.append(rank)
                     chunk_scores.append(float(document.metadata.get("dense", 0.0)))
-        query = question_query(question, history, self.collection.spelling)
-        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        vector = np.asarray(self.embeddings.embed_query(question.query), dtype=np.float32)
         if not positions:
             return [], np.zeros((0, len(FEATURES))), vector
         cosines = self.collection.vectors(positions) @ vector

@@ -26,6 +26,7 @@ from assistant.answer.compose import REFUSAL
 from assistant.answer.support import SupportMeasure
 from assistant.answer.types import MARKER, Answer, Citation
 from assistant.config import Settings
+from assistant.question import Question
 
 BACKENDS = ("ollama", "openai", "local")
 LOCAL_BACKEND = "local"  # a model run in this process: no endpoint, nothing leaves the machine
@@ -263,24 +264,21 @@ class LLMAnswerer:
         """This answerer citing from ``support``'s collection (one index generation)."""
         return LLMAnswerer(self.chat_model, support)
 
-    def answer(
-        self, question: str, documents: Sequence[Document], history: Sequence[tuple[str, str]]
-    ) -> Answer:
+    def answer(self, question: Question, documents: Sequence[Document]) -> Answer:
         """The model's whole reply, checked: the ``Answerer`` protocol."""
-        return self.check("".join(self.stream(question, documents, history)), question, documents)
+        return self.check("".join(self.stream(question, documents)), question, documents)
 
-    def check(self, reply: str, question: str, documents: Sequence[Document]) -> Answer:
+    def check(self, reply: str, question: Question, documents: Sequence[Document]) -> Answer:
         """``reply`` cited from the sentences of ``documents`` (see ``check_reply``)."""
         if self.support is None:
             raise ValueError(
                 "the LLM answerer cites from an index's sentences: make it with a "
                 "SupportMeasure (LLMAnswerer(chat_model, support) or .with_support(support))"
             )
-        return check_reply(reply, documents, self.support, question)
+        return check_reply(reply, documents, self.support, question.text)
 
-    def stream(
-        self, question: str, documents: Sequence[Document], history: Sequence[tuple[str, str]]
-    ) -> Iterator[str]:
-        for chunk in self.chat_model.stream(build_messages(question, documents, history)):
+    def stream(self, question: Question, documents: Sequence[Document]) -> Iterator[str]:
+        messages = build_messages(question.text, documents, question.history)
+        for chunk in self.chat_model.stream(messages):
             if isinstance(chunk.content, str) and chunk.content:
                 yield chunk.content

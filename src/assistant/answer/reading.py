@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from assistant.answer.collection import Collection
 from assistant.answer.language import nlp, noun_category, verb_category
-from assistant.text import corrected, plain_question, zipf
+from assistant.question import Question
+from assistant.text import zipf
 
 # Words that frame a question rather than say what it is about.
 FRAME = frozenset(
@@ -73,22 +74,16 @@ class Reading:
         return sum(weight for _, weight in self.words) or 1.0
 
 
-def split_question(question: str) -> list[str]:
-    """ "Where will it run, and what will it test?" becomes its two questions."""
-    parts = re.split(
-        r",?\s+and\s+(?=(?:what|which|who|whom|whose|where|when|why|how)\b)",
-        question,
-        flags=re.IGNORECASE,
-    )
-    return [part.strip() for part in parts if part.strip()]
+def read(question: Question, collection: Collection) -> Reading:
+    """Read ``question``; the turn a follow-up leans on adds its words, weakly."""
+    return _read(question.cleaned, question.text, collection, question.context)
 
 
-def read(question: str, collection: Collection, context: str = "") -> Reading:
-    """Read ``question``; ``context`` (the turn before, for a follow-up) adds its words, weakly."""
-    text = corrected(plain_question(question), collection.spelling)
+def _read(text: str, asked: str, collection: Collection, context: str = "") -> Reading:
+    """``text`` is the question cleaned, ``asked`` as typed (its punctuation tells intent)."""
     doc = _parse(text)
     lowered = text.lower()
-    intent = _intent(lowered, question.lower())
+    intent = _intent(lowered, asked.lower())
     focus = _focus(doc)
     wanted, reason = _wanted(doc, lowered, focus, intent)
     given = frozenset(
@@ -106,7 +101,7 @@ def read(question: str, collection: Collection, context: str = "") -> Reading:
             words[lemma] = _weight(lemma, token.lower_, collection)
     if context:
         steer = 0.2 if words else 1.0
-        for lemma, weight in read(context, collection).words:
+        for lemma, weight in _read(context, context, collection).words:
             words.setdefault(lemma, steer * weight)
     verb = next(
         (t.lemma_.lower() for t in doc if t.dep_ == "ROOT" and t.pos_ == "VERB" and _is_content(t)),

@@ -28,11 +28,12 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from assistant.answer.collection import Collection
-from assistant.answer.compose import refusal
+from assistant.answer.compose import closest_passages
 from assistant.answer.features import FEATURES, features
 from assistant.answer.reading import read
 from assistant.answer.scorer import Linear
 from assistant.answer.types import MARKER, Passage
+from assistant.question import Question
 
 SUPPORT_FILE = Path(__file__).with_name("support.json")
 SUPPORT_FEATURES = (
@@ -128,7 +129,7 @@ class SupportMeasure:
         if not positions:
             return np.zeros((0, len(FEATURES)))
         claim = " ".join(MARKER.sub(" ", claim).split())
-        reading = read(claim, self.collection)
+        reading = read(Question.read(claim, (), self.collection.spelling), self.collection)
         vector = np.asarray(self.embeddings.embed_query(claim), dtype=np.float32)
         cosines = self.collection.vectors(positions) @ vector
         zeros = [0] * len(positions)
@@ -156,4 +157,4 @@ class SupportMeasure:
         refusal as the extractive answerer shows them (never citations)."""
         positions = list(dict.fromkeys(p for d in documents for p in self.within(d)))
         scores = self.model.probability(self.rows(question, positions))
-        return refusal(self.collection, documents, positions, scores).closest
+        return closest_passages(self.collection, documents, positions, scores)

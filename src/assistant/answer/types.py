@@ -52,19 +52,25 @@ class Passage:
 class Answer:
     """``text`` carries ``[n]`` markers, each with its ``Citation``; refusals cite nothing.
 
-    A refusal may carry ``closest``: the passages that came nearest, so a reader sees why and
-    can rephrase; they are not citations and the answer does not claim them.
+    Three outcomes: an answer; a *hedged* answer (``hedged``), when the reader is unsure
+    whether the cited passage holds what was asked: it is quoted, cited as usual, and the text
+    says it could not be confirmed; and a refusal (``refused``), when the reader judged that
+    the documents are silent. A refusal may carry ``closest``: the passages that came nearest,
+    so a reader sees why and can rephrase; they are not citations and the answer does not
+    claim them.
     """
 
     text: str
     citations: list[Citation] = field(default_factory=list)
     refused: bool = False
     closest: list[Passage] = field(default_factory=list)
+    hedged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "refused": self.refused,
+            "hedged": self.hedged,
             "citations": [citation.to_dict() for citation in self.citations],
             "closest": [passage.to_dict() for passage in self.closest],
         }

@@ -17,6 +17,7 @@ from assistant.evals.metrics import (
     check_thresholds,
     confusion,
     failures_by_kind,
+    per_brief,
     per_document,
     percentile,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "failures_by_kind",
     "load_cases",
     "load_thresholds",
+    "per_brief",
     "per_document",
     "percentile",
     "read_source",

@@ -44,6 +44,7 @@ class Case:
     support: str = ""
     source: str = ""
     history: tuple[tuple[str, str], ...] = ()
+    brief: str = ""  # the instructions its question was written to (terse, chatty, ...)
 
 
 def project_root(cases_path: Path | str) -> Path:
@@ -115,8 +116,9 @@ def _parse_case(cid: str, raw: dict[str, Any], default_source: str, root: Path) 
     elif facts or support:
         raise fail("a case to refuse has no facts or support")
     question = str(raw["question"])
+    brief = str(raw.get("brief") or "")
     return Case(
-        cid, raw["kind"], question, bool(raw["answerable"]), facts, support, source, history
+        cid, raw["kind"], question, bool(raw["answerable"]), facts, support, source, history, brief
     )
 
 

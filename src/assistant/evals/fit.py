@@ -30,7 +30,7 @@ from assistant.assistant import Assistant
 from assistant.embed import load_embeddings
 from assistant.evals.cases import load_cases, norm
 from assistant.evals.scoring import has_any
-from assistant.text import follow_up_context
+from assistant.question import Question
 
 FIT_SETS = (  # (corpus folder, cases files)
     ("evals/corpora/fit", ("evals/corpora/fit/cases.yaml",)),
@@ -51,6 +51,7 @@ class Measured:
     """One case, retrieved for and measured once, so decisions can be replayed cheaply."""
 
     case: object
+    question: Question
     reading: Reading
     documents: list
     positions: list[int]
@@ -76,13 +77,15 @@ def measure_set(
         for case in load_cases(case_file, root=Path.cwd()):
             history = list(case.history)
             documents = bot.retrieve(case.question, history)
-            context = follow_up_context(case.question, history)
-            reading = read(case.question, answerer.collection, context)
-            positions, rows, asked = answerer.measure(case.question, documents, history, reading)
+            question = Question.read(case.question, history, answerer.collection.spelling)
+            reading = read(question, answerer.collection)
+            positions, rows, asked = answerer.measure(question, documents, reading)
             labels = _labels(bot, answerer, case, positions)
             special = answerer.direct(reading, documents)
             measured.append(
-                Measured(case, reading, documents, positions, rows, asked, labels, special)
+                Measured(
+                    case, question, reading, documents, positions, rows, asked, labels, special
+                )
             )
     return measured, answerer
 

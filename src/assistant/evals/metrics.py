@@ -103,6 +103,7 @@ def aggregate(results: Sequence[CaseResult]) -> Metrics:
             "retrieval_measured": len(measured),
             "passed": sum(r.passed for r in results),
             "errors": sum(r.error is not None for r in results),
+            "hedged": sum(r.hedged for r in results),
         },
         confusion=confusion(results),
     )
@@ -113,6 +114,29 @@ def confusion(results: Sequence[CaseResult]) -> dict[str, int]:
     for result in results:
         cells[result.outcome] += 1
     return cells
+
+
+def per_brief(results: Sequence[CaseResult]) -> dict[str, dict[str, float | int | None]]:
+    """Per question brief (the instructions the questions were written to), in the order
+    briefs first appear: cases, cases right, hedged, fact accuracy, fact shown, refusal
+    precision and recall. Empty when no case names its brief."""
+    table: dict[str, list[CaseResult]] = {}
+    for result in results:
+        if result.brief:
+            table.setdefault(result.brief, []).append(result)
+    rows = {}
+    for brief, group in table.items():
+        metrics = aggregate(group)
+        rows[brief] = {
+            "cases": len(group),
+            "cases_right": sum(r.right for r in group),
+            "hedged": sum(r.hedged for r in group),
+            "fact_accuracy": metrics.fact_accuracy,
+            "fact_shown": metrics.fact_shown,
+            "refusal_precision": metrics.refusal_precision,
+            "refusal_recall": metrics.refusal_recall,
+        }
+    return rows
 
 
 def per_document(results: Sequence[CaseResult]) -> dict[str, dict[str, float | int | None]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.evals.cases import Case
-from assistant.evals.metrics import Check, Report, failures_by_kind, per_document
+from assistant.evals.metrics import Check, Report, failures_by_kind, per_brief, per_document
 from assistant.evals.scoring import OUTCOMES, CaseResult
 
 HELD_OUT_NOTE = (
@@ -115,13 +115,38 @@ def document_rows(run: SetRun) -> list[list[str]]:
     return rows
 
 
+def brief_rows(run: SetRun) -> list[list[str]]:
+    """Per question brief: cases, then per system cases right, hedged, facts, fact shown,
+    refusal precision and recall; only a header when no case names its brief."""
+    tables = [per_brief(r.results) for r in run.reports]
+    header = ["brief", "cases"]
+    for r in run.reports:
+        header += [f"{r.name} right", f"{r.name} hedged", f"{r.name} facts",
+                   f"{r.name} shown", f"{r.name} refusal P/R"]  # fmt: skip
+    rows = [header]
+    for brief, ours in tables[0].items():
+        row = [brief, str(ours["cases"])]
+        for table in tables:
+            d = table[brief]
+            row += [
+                f"{d['cases_right']}/{d['cases']}",
+                str(d["hedged"]),
+                fmt(d["fact_accuracy"]),
+                fmt(d["fact_shown"]),
+                f"{fmt(d['refusal_precision'])} / {fmt(d['refusal_recall'])}",
+            ]
+        rows.append(row)
+    return rows
+
+
 def count_line(report: Report) -> str:
     """The counts behind the ratios, so a 1.0 on three cases is not mistaken for more."""
     c = report.metrics.counts
     return (
         f"{report.name}: right {c['cases_right']}/{c['cases']}, facts "
         f"{c['facts_ok']}/{c['answerable']} (shown {c['fact_shown']}), refused {c['refused']} "
-        f"({c['correct_refusals']} of {c['to_refuse']} to refuse), supported "
+        f"({c['correct_refusals']} of {c['to_refuse']} to refuse), hedged {c['hedged']}, "
+        f"supported "
         f"{c['supported']}/{c['answered']} answered, grounded {c['grounded']}/{c['citations']} "
         f"citations, retrieval measured on {c['retrieval_measured']}, errors {c['errors']}"
     )
@@ -213,6 +238,8 @@ def render_text(runs: Sequence[SetRun]) -> str:
         lines += [f"== {set_line(run)}", *_text_table(metric_rows(run)), ""]
         lines += [*(count_line(r) for r in run.reports), *(kind_line(r) for r in run.reports)]
         lines += ["", *_text_table(confusion_rows(run)), "", *_text_table(document_rows(run))]
+        if len(brief_rows(run)) > 1:
+            lines += ["", *_text_table(brief_rows(run))]
         lines += [""] + [note for note in run.notes]
         for why in failure_rows(run):
             lines.append(f"  FAIL {why[0]} [{why[1]}] {why[2]!r}: {why[3]}")
@@ -257,6 +284,8 @@ def render_markdown(runs: Sequence[SetRun], notes: Sequence[str] = ()) -> str:
             lines += [f"Thresholds: {verdict(run)}.", ""]
         lines += ["### Outcomes", "", *_md_table(confusion_rows(run)), ""]
         lines += ["### Per document", "", *_md_table(document_rows(run)), ""]
+        if len(brief_rows(run)) > 1:
+            lines += ["### Per question brief", "", *_md_table(brief_rows(run)), ""]
         lines += [line for note in run.notes for line in (note, "")]
         if not run.per_case:
             lines += [HELD_OUT_NOTE, ""]
@@ -314,6 +343,7 @@ def _set_dict(run: SetRun) -> dict[str, Any]:
         system: dict[str, Any] = {
             "metrics": asdict(report.metrics),
             "per_document": per_document(report.results),
+            "per_brief": per_brief(report.results),
             "failures_by_kind": failures_by_kind(report.results),
         }
         if run.per_case:

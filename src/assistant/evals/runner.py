@@ -46,7 +46,8 @@ HELD_OUT = "heldout"
 BASELINE_NOTE = (
     "`baseline` is the LangChain tutorial pipeline: RecursiveCharacterTextSplitter 1000/200, "
     "the same MiniLM, Chroma, top-4 similarity search, the top chunk as its answer, never "
-    "refusing."
+    "refusing. `reader` is ours with the trained reader deciding (`ASSISTANT_READER=true`), "
+    "on the same index and retrieval."
 )
 FAKE_LLM_REPLY = (
     "The clinical trial will be conducted at the Third Affiliated Hospital of Sun Yat-sen "
@@ -232,7 +233,9 @@ def _run_set(
     make_system: Callable[[EvalSet, Any], Any],
     llm_check: bool,
 ) -> SetRun:
-    """Ours and the baseline (and on the golden set the fake-LLM check) on one set."""
+    """Ours, ours with the reader, and the baseline (and on the golden set the fake-LLM
+    check) on one set."""
+    from assistant import Assistant
     from assistant.evals.baseline import TutorialBaseline
 
     cases = load_cases(es.cases_path, root=project)
@@ -242,10 +245,16 @@ def _run_set(
         system = make_system(es, embeddings)
     corpus_dir = Path(es.corpus_dir or system.settings.corpus_dir)
     baseline = TutorialBaseline(corpus_dir, embeddings=embeddings)
-    reports = [
-        evaluate(system, cases, name="ours", corpus_dir=corpus_dir),
-        evaluate(baseline, cases, name="baseline", corpus_dir=corpus_dir),
-    ]
+    reports = [evaluate(system, cases, name="ours", corpus_dir=corpus_dir)]
+    if isinstance(system, Assistant) and not system.settings.reader:
+        reading = Assistant(
+            system.settings.replace(reader=True),
+            embeddings=embeddings,
+            client=system.index.client,
+            build_index=False,
+        )
+        reports.append(evaluate(reading, cases, name="reader", corpus_dir=corpus_dir))
+    reports.append(evaluate(baseline, cases, name="baseline", corpus_dir=corpus_dir))
     run = SetRun(es.name, str(es.cases_path), str(corpus_dir), reports, cases)
     run.per_case = not es.held_out
     if es.thresholds_path is not None:

@@ -28,8 +28,11 @@ from assistant.evals.cases import Case, norm, read_source
 HIT_COVERAGE = 0.5  # a chunk must cover more than this share of the supporting passage
 OUTCOMES = (
     "answered_right",  # answerable, answered with every fact
+    "hedged_right",  # ... in a hedged answer ("I could not confirm this ...")
     "answered_wrong",  # answerable, answered without every fact
+    "hedged_wrong",
     "answered_unanswerable",  # to refuse, answered
+    "hedged_unanswerable",  # to refuse, given a hedged answer: not refused
     "refused_right",  # to refuse, refused
     "refused_wrong",  # answerable, refused
 )
@@ -44,6 +47,8 @@ class CaseResult:
     refused: bool
     answer: str
     source: str = ""
+    brief: str = ""
+    hedged: bool = False  # an answer the answerer said it could not confirm
     facts_ok: bool | None = None  # None for cases to refuse
     fact_shown: bool | None = None  # None for cases to refuse
     missing_facts: list[str] = field(default_factory=list)
@@ -69,16 +74,18 @@ class CaseResult:
 
     @property
     def outcome(self) -> str:
+        """The confusion cell; a hedged answer is an answer, counted in its own cells."""
+        answered = "hedged" if self.hedged else "answered"
         if self.should_refuse:
-            return "refused_right" if self.refused else "answered_unanswerable"
+            return "refused_right" if self.refused else f"{answered}_unanswerable"
         if self.refused:
             return "refused_wrong"
-        return "answered_right" if self.facts_ok else "answered_wrong"
+        return f"{answered}_right" if self.facts_ok else f"{answered}_wrong"
 
     @property
     def right(self) -> bool:
-        """Answerable and answered with every fact, or to refuse and refused."""
-        return self.outcome in ("answered_right", "refused_right")
+        """Answerable and answered (hedged or not) with every fact, or to refuse and refused."""
+        return self.outcome in ("answered_right", "hedged_right", "refused_right")
 
 
 class Sources:
@@ -123,6 +130,8 @@ def score_case(
         answer.refused,
         answer.text,
         source=case.source,
+        brief=case.brief,
+        hedged=bool(getattr(answer, "hedged", False)),
         latency_ms=latency_ms,
     )
     for c in answer.citations:

@@ -1,0 +1,377 @@
+"""Train the reader: ``python -m assistant.train`` (or ``make train``) from the project root.
+
+1. *Measure*: every question of the training sets (``evals/corpora/fit`` and the product's
+   own XellSmart cases) is retrieved for as the assistant would, and the fitted ranker
+   shortlists its candidate sentences (``ExtractiveAnswerer.shortlist``). Each shortlisted
+   sentence is labelled 1 when it is (part of) the case's verbatim support or holds its facts;
+   every sentence shortlisted for a question the documents do not answer is 0. These
+   near-misses (same document, same topic, no answer) are what teach the reader to refuse.
+2. *Train*: LoRA adapters on every attention and feed-forward layer of the packaged MiniLM,
+   and a linear head over its mean-pooled tokens, learn the labels (binary cross-entropy,
+   positives weighted up to balance them), with fixed seeds on the CPU.
+3. *Choose*: on the ``dev`` documents, never trained on, the thresholds of the decision
+   (answer, hedge, refuse) and the margin for a second sentence, replaying the answerer's own
+   decision on the reader's probabilities (``choose_decision``).
+4. *Report*: the same decision replayed on the held-out documents, in aggregate only; with
+   ``--curve``, also for readers trained on a quarter and a half of the training documents.
+
+Writes ``answer/reader/adapter.safetensors`` and ``answer/reader/reader.json`` (the adapters'
+sha256, the decision, and the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answer.features import FEATURES
+from assistant.answer.reader import (
+    ADAPTER_FILE,
+    CONFIG_FILE,
+    INPUTS,
+    CrossEncoder,
+    Decision,
+    ReaderConfig,
+    padded,
+)
+from assistant.evals.scoring import OUTCOMES
+from assistant.model_identity import file_sha256
+
+SEED = 1205
+TRAIN_SETS = (  # (corpus folder, case files)
+    ("evals/corpora/fit", ("evals/corpora/fit/cases.yaml",)),
+    ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
+)
+DEV_SET = ("evals/corpora/dev", ("evals/corpora/dev/cases.yaml",))
+HELDOUT_SET = ("evals/corpora/heldout", ("evals/corpora/heldout/cases.yaml",))
+ADAPTER = ReaderConfig(
+    rank=16,
+    alpha=32,
+    targets=("query", "key", "value", "dense"),
+    layers=(2, 3, 4, 5),  # backward passes stop at layer 2: a third less time per step
+    max_tokens=128,
+    features=len(FEATURES),
+    sha256="",
+)
+EPOCHS = 2
+BATCH = 32
+POOL_BATCHES = 50  # batches are cut from pools of this many, sorted by length
+LEARNING_RATE = 2e-3  # LoRA matrices (5e-4 learned too slowly on 600 questions)
+HEAD_LEARNING_RATE = 1e-2
+MAX_POSITIVE_WEIGHT = 4.0
+SHORTLIST = 8  # candidates the reader reads per question (each costs about 3 ms)
+MORE_POSITIVES = 2  # right sentences the ranker put further down, also trained on
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.025), 3)
+MARGINS = (0.0, 0.1, 0.2)  # how far below the best a second quoted sentence may read
+PRIOR_WEIGHTS = (0.0, 0.25, 0.5)  # how much the question's prior counts beside the reader
+ANSWER_PRECISION = 0.6  # a plain answer must be right this often on dev; below, it hedges
+
+
+@dataclass
+class Asked:
+    """One case, shortlisted once: what the reader reads, and the labels it learns."""
+
+    case: object
+    query: str  # the question as the reader reads it (cleaned, with a follow-up's context)
+    texts: list[str]  # what the reader reads: the shortlist, then right sentences beyond it
+    rows: np.ndarray  # their FEATURES, as the answerer measured them
+    labels: np.ndarray
+    shortlisted: list[int]  # the sentences the answerer's reader reads, by position
+    prior: float  # the scorer's chance that a question worded like this is answered at all
+    special: bool  # answered without the reader (an overview, a definition)
+    measured: object  # what the answerer needs to replay its decision
+
+
+def measure(corpus: str, case_files: tuple[str, ...], embeddings) -> list[Asked]:
+    from assistant.evals.fit import measure_set
+
+    found, answerer = measure_set(corpus, case_files, embeddings)
+    asked = []
+    for m in found:
+        shortlist = answerer.shortlist(m.rows, SHORTLIST)
+        beyond = [i for i in np.flatnonzero(m.labels).tolist() if i not in shortlist]
+        rows = shortlist + beyond[:MORE_POSITIVES]
+        texts = [answerer.collection.spans[m.positions[i]].text for i in rows]
+        positions = [m.positions[i] for i in shortlist]
+        prior = answerer.scorer.question_prior(m.asked)
+        asked.append(
+            Asked(m.case, m.question.query, texts, m.rows[rows], m.labels[rows], positions,
+                  prior, m.special is not None, (m, answerer))
+        )  # fmt: skip
+    return asked
+
+
+def set_seeds(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(asked: list[Asked], model_dir: Path, seed: int = SEED, epochs: int = EPOCHS):
+    """A cross-encoder trained on every shortlisted pair of ``asked``."""
+    import torch
+    from tokenizers import Tokenizer
+
+    set_seeds(seed)
+    torch.set_num_threads(2)
+    pairs = [
+        (a.query, t, r, float(y))
+        for a in asked
+        for t, r, y in zip(a.texts, a.rows, a.labels, strict=True)
+    ]
+    every_row = np.vstack([r for _, _, r, _ in pairs])
+    scale = every_row.std(axis=0)
+    scale[scale == 0] = 1.0
+    positives = sum(y for *_, y in pairs) or 1.0
+    weight = min((len(pairs) - positives) / positives, MAX_POSITIVE_WEIGHT)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(ADAPTER.max_tokens, strategy="only_second")
+    model = CrossEncoder(model_dir, ADAPTER, every_row.mean(axis=0), scale)
+    module = model.module.train()
+    lora = [p for n, p in module.named_parameters() if "lora_" in n]
+    head = list(module.head.parameters())
+    for name, parameter in module.named_parameters():
+        parameter.requires_grad = "lora_" in name or name.startswith("head.")
+    optimiser = torch.optim.AdamW(
+        [{"params": lora, "lr": LEARNING_RATE}, {"params": head, "lr": HEAD_LEARNING_RATE}],
+        weight_decay=0.01,
+    )
+    pool = BATCH * POOL_BATCHES
+    per_epoch = sum(-(-min(pool, len(pairs) - f) // BATCH) for f in range(0, len(pairs), pool))
+    steps = epochs * per_epoch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser,
+        max_lr=[LEARNING_RATE, HEAD_LEARNING_RATE],
+        total_steps=steps,
+        pct_start=0.1,
+        anneal_strategy="linear",
+    )
+    loss_of = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weight))
+    order = np.random.default_rng(seed)
+    started, done = time.monotonic(), 0
+    lengths = [len(e.ids) for e in tokenizer.encode_batch([(q, t) for q, t, _, _ in pairs])]
+    for epoch in range(epochs):
+        for batch in similar_lengths(lengths, order):
+            chosen = [pairs[i] for i in batch]
+            feeds = padded(
+                tokenizer.encode_batch([(q, t) for q, t, _, _ in chosen]),
+                np.vstack([r for _, _, r, _ in chosen]),
+            )
+            logits = module(*(torch.from_numpy(feeds[k]) for k in INPUTS))
+            loss = loss_of(logits, torch.tensor([y for *_, y in chosen]))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            done += 1
+            if done % 50 == 0:
+                rate = (time.monotonic() - started) / done
+                print(
+                    f"  epoch {epoch + 1}, step {done}/{steps}, loss {loss.item():.3f}, "
+                    f"{rate * (steps - done) / 60:.1f} min left",
+                    flush=True,
+                )
+    return model
+
+
+def similar_lengths(lengths: list[int], order: np.random.Generator) -> list[np.ndarray]:
+    """Batches of pairs of similar length (a padded token costs as much as a real one), in
+    random order: pairs are shuffled, sorted by length within pools of 50 batches, cut."""
+    shuffled = order.permutation(len(lengths))
+    pool = BATCH * POOL_BATCHES
+    batches = []
+    for first in range(0, len(shuffled), pool):
+        chunk = sorted(shuffled[first : first + pool], key=lambda i: lengths[i])
+        batches += [np.asarray(chunk[i : i + BATCH]) for i in range(0, len(chunk), BATCH)]
+    return [batches[i] for i in order.permutation(len(batches))]
+
+
+def read_all(model, asked: list[Asked], model_dir: Path) -> list[np.ndarray]:
+    """The reader's probabilities for every shortlisted sentence of every case."""
+    import torch
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(ADAPTER.max_tokens, strategy="only_second")
+    module = model.module.eval()
+    out = []
+    with torch.no_grad():
+        for a in asked:
+            if not a.texts:
+                out.append(np.zeros(0))
+                continue
+            feeds = padded(tokenizer.encode_batch([(a.query, t) for t in a.texts]), a.rows)
+            logits = module(*(torch.from_numpy(feeds[k]) for k in INPUTS)).numpy()
+            out.append(1.0 / (1.0 + np.exp(-logits.astype(np.float64))))
+    return out
+
+
+def replay(asked: list[Asked], probabilities: list[np.ndarray], decision: Decision) -> dict:
+    """The answerer's outcomes with ``decision``, counted as ``assistant eval`` counts them:
+    a hedged answer is an answer, in cells of its own."""
+    from assistant.evals.fit import right
+
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for a, read in zip(asked, probabilities, strict=True):
+        m, answerer = a.measured
+        chances = read[: len(a.shortlisted)]
+        answer = m.special or answerer.conclude(
+            m.reading, m.documents, a.shortlisted, chances, decision, a.prior
+        )
+        said = "hedged" if answer.hedged else "answered"
+        if a.case.answerable:
+            key = f"{said}_right" if right(a.case, answer) else f"{said}_wrong"
+        else:
+            key = f"{said}_unanswerable"
+        if answer.refused:
+            key = "refused_wrong" if a.case.answerable else "refused_right"
+        counts[key] += 1
+    return figures(counts)
+
+
+def figures(counts: dict) -> dict:
+    """Fact accuracy, refusal precision and recall, and how often a plain (not hedged)
+    answer is right."""
+    right = counts["answered_right"] + counts["hedged_right"]
+    answerable = right + counts["answered_wrong"] + counts["hedged_wrong"]
+    answerable += counts["refused_wrong"]
+    silent = counts["answered_unanswerable"] + counts["hedged_unanswerable"]
+    silent += counts["refused_right"]
+    refused = counts["refused_right"] + counts["refused_wrong"]
+    plain = counts["answered_right"] + counts["answered_wrong"] + counts["answered_unanswerable"]
+    return {
+        **counts,
+        "fact_accuracy": round(right / max(answerable, 1), 4),
+        "refusal_recall": round(counts["refused_right"] / max(silent, 1), 4),
+        "refusal_precision": round(counts["refused_right"] / refused, 4) if refused else None,
+        "answers_right": round(counts["answered_right"] / plain, 4) if plain else None,
+    }
+
+
+def choose_decision(asked: list[Asked], probabilities: list[np.ndarray]) -> tuple[Decision, dict]:
+    """The decision for ``asked`` (the dev documents), in two steps.
+
+    1. Where to refuse: the hedge threshold, margin and prior weight with the best balanced
+       accuracy (fact accuracy plus refusal recall; a hedge counts as an answer), so that a
+       refusal says the documents are silent as often as the reader can tell.
+    2. Where to stop hedging: the lowest answer threshold above it at which plain answers are
+       right at least ``ANSWER_PRECISION`` of the time; answers below it are quoted as
+       unconfirmed ("I could not confirm this ..."), never stated as the answer."""
+    best = None
+    for hedge_at, margin, weight in itertools.product(THRESHOLDS, MARGINS, PRIOR_WEIGHTS):
+        decision = Decision(float(hedge_at), float(hedge_at), margin, SHORTLIST, weight)
+        got = replay(asked, probabilities, decision)
+        key = (got["fact_accuracy"] + got["refusal_recall"], -margin, -weight)
+        if best is None or key > best[0]:
+            best = (key, decision, got)
+    _, refusing, got = best
+    for answer_at in (t for t in THRESHOLDS if t >= refusing.hedge):
+        decision = replace(refusing, answer=float(answer_at))
+        tried = replay(asked, probabilities, decision)
+        if (tried["answers_right"] or 0) >= ANSWER_PRECISION:
+            return decision, tried
+    return replace(refusing, answer=1.0), replay(
+        asked, probabilities, replace(refusing, answer=1.0)
+    )
+
+
+def ranked_first(asked: list[Asked], probabilities: list[np.ndarray]) -> tuple[int, int]:
+    usable = [(a, p) for a, p in zip(asked, probabilities, strict=True)
+              if a.case.answerable and a.labels.sum() and not a.special]  # fmt: skip
+    first = sum(a.labels[int(np.argmax(p[: len(a.shortlisted)]))] == 1 for a, p in usable)
+    return int(first), len(usable)
+
+
+def by_document_fraction(asked: list[Asked], fraction: float, seed: int) -> list[Asked]:
+    """The cases of a ``fraction`` of the training documents (whole documents, fixed seed)."""
+    documents = sorted({a.case.source for a in asked})
+    random.Random(seed).shuffle(documents)
+    kept = set(documents[: max(1, round(fraction * len(documents)))])
+    return [a for a in asked if a.case.source in kept]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from safetensors.torch import save_file
+
+    from assistant.embed import load_embeddings, packaged_model_path
+
+    parser = argparse.ArgumentParser(prog="python -m assistant.train", description=__doc__)
+    parser.add_argument("--curve", action="store_true", help="also train on 25%% and 50%%")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--no-heldout", action="store_true", help="skip the held-out report")
+    parser.add_argument(
+        "--decide", action="store_true", help="choose the shipped reader's decision again"
+    )
+    options = parser.parse_args(argv)
+    model_dir = packaged_model_path()
+    embeddings = load_embeddings(cache_dir=Path("evals/.index"))
+    started = time.monotonic()
+    dev = measure(*DEV_SET, embeddings)
+    held = [] if options.no_heldout else measure(*HELDOUT_SET, embeddings)
+    if options.decide:
+        return decide_again(model_dir, dev, held)
+    training = [a for corpus, files in TRAIN_SETS for a in measure(corpus, files, embeddings)]
+    print(f"measured {len(training)} training, {len(dev)} dev, {len(held)} held-out cases "
+          f"in {time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
+    curve = {}
+    for fraction in (0.25, 0.5, 1.0) if options.curve else (1.0,):
+        subset = by_document_fraction(training, fraction, SEED) if fraction < 1 else training
+        pairs = sum(len(a.texts) for a in subset)
+        print(f"training on {len(subset)} cases ({pairs} pairs), {fraction:.0%}", flush=True)
+        model = train(subset, model_dir, epochs=options.epochs)
+        dev_read = read_all(model, dev, model_dir)
+        decision, dev_figures = choose_decision(dev, dev_read)
+        point = {"cases": len(subset), "pairs": pairs, "decision": decision.to_dict(),
+                 "dev": dev_figures, "dev_ranked_first": ranked_first(dev, dev_read)}  # fmt: skip
+        if held:
+            held_read = read_all(model, held, model_dir)
+            point["heldout"] = replay(held, held_read, decision)
+        curve[f"{fraction:.0%}"] = point
+        print(json.dumps({f"{fraction:.0%}": point}), flush=True)
+    ADAPTER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    save_file(model.trainable_state(), str(ADAPTER_FILE))
+    settings = ReaderConfig(**{**ADAPTER.to_dict(), "targets": ADAPTER.targets,
+                               "sha256": file_sha256(ADAPTER_FILE)})  # fmt: skip
+    report = {
+        "adapter": settings.to_dict(),
+        "decision": curve["100%"]["decision"],
+        "trained": {"seed": SEED, "epochs": options.epochs, "minutes":
+                    round((time.monotonic() - started) / 60, 1)},
+        "curve": curve,
+    }  # fmt: skip
+    CONFIG_FILE.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {ADAPTER_FILE} ({ADAPTER_FILE.stat().st_size / 1e6:.1f} MB) and {CONFIG_FILE}")
+    return 0
+
+
+def decide_again(model_dir: Path, dev: list[Asked], held: list[Asked]) -> int:
+    """The decision for the shipped adapters chosen on dev again (after a change to how it is
+    chosen), with the held-out figures it gives; the adapters are not touched."""
+    model = CrossEncoder(model_dir, ReaderConfig.read())
+    model.load_trainable(ADAPTER_FILE)
+    dev_read = read_all(model, dev, model_dir)
+    decision, dev_figures = choose_decision(dev, dev_read)
+    report = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    report["decision"] = decision.to_dict()
+    point = {"decision": decision.to_dict(), "dev": dev_figures,
+             "dev_ranked_first": ranked_first(dev, dev_read)}  # fmt: skip
+    if held:
+        point["heldout"] = replay(held, read_all(model, held, model_dir), decision)
+    report["decided_again"] = point
+    CONFIG_FILE.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(point), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
