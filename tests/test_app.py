@@ -195,3 +195,25 @@ def test_the_page_says_where_documents_go_for_a_remote_llm(bot):
     assert "will be sent to" not in " ".join(
         str(getattr(block, "value", "")) for block in build_app(bot).blocks.values()
     )
+
+
+def test_a_hedged_answer_shows_its_citation_and_its_other_close_passages(bot):
+    """A hedge cites the closest passage as usual and lists the next ones as unconfirmed,
+    never under the refusal's "do not answer" heading."""
+    refusal = bot.ask(UNANSWERABLE).to_dict()  # its closest passages make the hedge
+    best, *others = refusal["closest"]
+    quote = best["text"][best["best_start"] - best["start"] : best["best_end"] - best["start"]]
+    citation = {"n": 1, "source": best["source"], "start": best["best_start"]}
+    citation |= {"end": best["best_end"], "quote": quote, "score": 0.5}
+    hedged = {
+        "text": "I could not confirm this in the documents; the closest passage says: x [1].",
+        "refused": False,
+        "hedged": True,
+        "citations": [citation],
+        "closest": others,
+    }
+    panel = sources_panel(UNANSWERABLE, hedged, bot.source_text)
+    assert 'data-n="1"' in panel
+    assert "Closest passages, which do not answer this" not in panel
+    _, nearby = panel.split("Other close passages, not confirmed to answer this", 1)
+    assert nearby.count('class="src-card closest-card"') == len(others)

@@ -95,7 +95,7 @@ class OnnxMiniLM:
         batches = list(_length_sorted_batches([len(encoding.ids) for encoding in encodings]))
 
         def run(rows: list[int]) -> np.ndarray:
-            return self.session.run(None, _padded([encodings[row] for row in rows]))[0]
+            return self.session.run(None, padded([encodings[row] for row in rows]))[0]
 
         if WORKERS == 1 or len(batches) < 2:
             results = [run(rows) for rows in batches]
@@ -119,7 +119,7 @@ class OnnxMiniLM:
         onnx_path = cache_dir / f"minilm-{MODEL_SHA256[:12]}.onnx"
         record = onnx_path.with_suffix(".json")
         try:
-            if not _recorded_ok(onnx_path, record):
+            if not recorded_ok(onnx_path, record):
                 _export(model_dir, onnx_path, record, reference)
             return cls(model_dir, onnx_path)
         except Exception as error:  # the slow path still embeds correctly
@@ -140,7 +140,7 @@ def _length_sorted_batches(lengths: Sequence[int]) -> Iterator[list[int]]:
         yield batch
 
 
-def _padded(encodings: list) -> dict[str, np.ndarray]:
+def padded(encodings: list) -> dict[str, np.ndarray]:
     """The model's inputs for a batch, each row zero-padded to the batch's longest."""
     longest = max(len(encoding.ids) for encoding in encodings)
     feeds = {name: np.zeros((len(encodings), longest), dtype=np.int64) for name in INPUTS}
@@ -152,7 +152,8 @@ def _padded(encodings: list) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _recorded_ok(onnx_path: Path, record: Path) -> bool:
+def recorded_ok(onnx_path: Path, record: Path) -> bool:
+    """Whether the export at ``onnx_path`` is the file its record names (by sha256)."""
     try:
         expected = json.loads(record.read_text())["sha256"]
     except (OSError, ValueError, KeyError):

@@ -33,13 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from assistant.model_identity import MODEL_SHA256, file_sha256
+from assistant.onnx_model import INPUTS as TEXT_INPUTS
+from assistant.onnx_model import padded as padded_tokens
+from assistant.onnx_model import recorded_ok
 
 logger = logging.getLogger(__name__)
 
 READER_DIR = Path(__file__).with_name("reader")
 ADAPTER_FILE = READER_DIR / "adapter.safetensors"
 CONFIG_FILE = READER_DIR / "reader.json"
-TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 INPUTS = (*TEXT_INPUTS, "features")
 DRAFT_PREFIX = "reader-export-"
 TOLERANCE = 1e-3  # logits of the export against the merged torch model on probe pairs
@@ -111,12 +113,6 @@ class ReaderConfig:
         return {**asdict(self), "targets": list(self.targets), "layers": list(self.layers)}
 
 
-def reader_identity() -> str:
-    """What names the shipped reader (its adapters' hash): part of an index's manifest, so a
-    retrained reader re-reads the collection."""
-    return ReaderConfig.read().sha256
-
-
 def verified_config(adapter: Path = ADAPTER_FILE, config: Path = CONFIG_FILE) -> ReaderConfig:
     if not adapter.is_file() or not config.is_file():
         raise ReaderUnavailable(
@@ -176,7 +172,7 @@ class Reader:
         model_dir = model_dir or packaged_model_path()
         onnx_path = cache_dir / f"reader-{settings.sha256[:12]}-{MODEL_SHA256[:8]}.onnx"
         record = onnx_path.with_suffix(".json")
-        if not _recorded_ok(onnx_path, record):
+        if not recorded_ok(onnx_path, record):
             verify_weights(model_dir)
             export(model_dir, ADAPTER_FILE, settings, onnx_path)
             record.write_text(json.dumps({"sha256": file_sha256(onnx_path)}))
@@ -208,25 +204,11 @@ def shipped_reader(cache_dir: Path) -> Reader | None:
 
 
 def padded(encodings: list, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The model's inputs for a batch, each text zero-padded to the batch's longest, with the
+    """The model's inputs for a batch: the texts as the embedding model pads them, and the
     answerer's feature rows."""
-    longest = max(len(encoding.ids) for encoding in encodings)
-    feeds = {name: np.zeros((len(encodings), longest), dtype=np.int64) for name in TEXT_INPUTS}
-    for row, encoding in enumerate(encodings):
-        for name, values in zip(
-            TEXT_INPUTS, (encoding.ids, encoding.attention_mask, encoding.type_ids), strict=True
-        ):
-            feeds[name][row, : len(values)] = values
+    feeds = padded_tokens(encodings)
     feeds["features"] = np.asarray(rows, dtype=np.float32).reshape(len(encodings), -1)
     return feeds
-
-
-def _recorded_ok(onnx_path: Path, record: Path) -> bool:
-    try:
-        expected = json.loads(record.read_text())["sha256"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return onnx_path.is_file() and file_sha256(onnx_path) == expected
 
 
 class CrossEncoder:
