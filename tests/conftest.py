@@ -29,6 +29,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def run_cli(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180, **options
+) -> subprocess.CompletedProcess:
+    """``python -m assistant.cli *args`` run in ``cwd``, its output captured as text; by default
+    with this process's environment and the corpus and index folders of ``cwd``."""
+    if env is None:
+        env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **options,
+    )
+
+
 @contextmanager
 def running_chroma(path: Path) -> Iterator[int]:
     """A ``chroma run`` server keeping its data in ``path``, on a free loopback port (yielded),
@@ -41,17 +59,25 @@ def running_chroma(path: Path) -> Iterator[int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    with serving(server, f"http://127.0.0.1:{port}/api/v2/heartbeat", 30, lambda: "chroma run"):
+        yield port
+
+
+@contextmanager
+def serving(server: subprocess.Popen, probe: str, seconds: float, named) -> Iterator[None]:
+    """Wait until ``probe`` answers (failing with ``named()``, which may quote the server's
+    log, when ``server`` exits or ``seconds`` pass), then stop ``server`` when the block ends."""
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + seconds
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+                urllib.request.urlopen(probe, timeout=1)
                 break
             except OSError:
-                assert server.poll() is None, "chroma run exited at start"
-                assert time.monotonic() < deadline, "chroma server did not start"
+                assert server.poll() is None, f"{named()} exited at start"
+                assert time.monotonic() < deadline, f"{named()} did not start"
                 time.sleep(0.3)
-        yield port
+        yield
     finally:
         server.terminate()
         try:
@@ -176,3 +202,30 @@ def bot(workspace, embeddings):
 @pytest.fixture(scope="session")
 def corpus_text() -> str:
     return CORPUS_FILE.read_text(encoding="utf-8")
+
+
+@contextmanager
+def running_page(root: Path, log: Path, **settings: str) -> Iterator[str]:
+    """``assistant serve`` over ``root``'s corpus, index and data folders on a free loopback
+    port, its output in ``log``, with ``ASSISTANT_*`` variables from ``settings`` (``auth="u:p"``
+    sets ``ASSISTANT_AUTH``) and none from this process; yields the page's URL. Gradio's upload
+    folder is ``root/gradio``."""
+    assistant = shutil.which("assistant", path=str(Path(sys.executable).parent))
+    assert assistant, "the assistant command ships with the package"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ASSISTANT_")}
+    folders = {f"{name}_dir": str(root / name) for name in ("corpus", "index", "data")}
+    env |= {f"ASSISTANT_{name.upper()}": value for name, value in (folders | settings).items()}
+    env |= {"GRADIO_TEMP_DIR": str(root / "gradio"), "HF_HUB_OFFLINE": "1"}
+    port = free_port()
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [assistant, "serve", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    with serving(
+        server, url + "config", 120, lambda: f"assistant serve ({log.read_text()[-2000:]})"
+    ):
+        yield url

@@ -15,7 +15,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import httpx
 from gradio_client import Client
 
-from assistant.app_render import answer_message, sources_panel, user_message
+from assistant.web.render import answer_message, sources_panel, user_message
 
 HOSPITAL = "Which hospital will run the trial?"
 UNANSWERABLE = "Who is XellSmart's chief executive?"
@@ -30,7 +30,7 @@ def free_port() -> int:
 
 def start(bot, auth: str | None = None) -> tuple[object, str]:
     """The real page and API in this process, on a free loopback port."""
-    from assistant.app import build_app, launch
+    from assistant.web.app import build_app, launch
 
     demo = build_app(bot)
     port = free_port()
@@ -99,6 +99,33 @@ def test_bad_requests_are_refused(api, args, kwargs):
         api.predict(*args, **kwargs, api_name="/ask")
 
 
+def test_the_api_checks_each_request_once(api, monkeypatch):
+    from assistant import Assistant
+
+    checks = []
+    check = Assistant.check_question
+
+    def counted(self, *args):
+        checks.append(args)
+        return check(self, *args)
+
+    monkeypatch.setattr(Assistant, "check_question", counted)
+    result = api.predict(f"  {HOSPITAL} ", None, None, [["Who?", "Them."]], api_name="/ask")
+    assert result["citations"]
+    assert checks == [(f"  {HOSPITAL} ", [["Who?", "Them."]])]
+
+
+def test_a_checked_question_is_answered_as_it_is(bot, monkeypatch):
+    from assistant.question import CheckedQuestion
+
+    checked = bot.check_question(f"  {HOSPITAL}  ", [("Who?", "Them."), ["And?", "More."]])
+    assert checked == CheckedQuestion(HOSPITAL, (("Who?", "Them."), ("And?", "More.")))
+    monkeypatch.setattr(type(bot), "check_question", None)  # asking again would fail
+    assert bot.ask(checked).citations
+    with pytest.raises(TypeError, match="carries its history"):
+        bot.ask(checked, [("Who?", "Them.")])
+
+
 def test_only_ask_is_offered_to_programs(api):
     endpoints = api.view_api(print_info=False, return_format="dict")
     assert list(endpoints["named_endpoints"]) == ["/ask"]
@@ -116,7 +143,7 @@ def test_login_is_required_when_auth_is_set(locked_server):
 
 
 def test_launch_binds_loopback_without_share(monkeypatch, bot):
-    from assistant import app
+    from assistant.web import app
 
     seen = {}
     monkeypatch.setattr(app.gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
@@ -185,7 +212,7 @@ def test_a_refusal_shows_its_closest_passages_not_citations(bot):
 
 
 def test_the_page_says_where_documents_go_for_a_remote_llm(bot):
-    from assistant.app import build_app
+    from assistant.web.app import build_app
 
     remote = bot.with_settings(answerer="openai:some-model", llm_base_url="http://10.1.2.3:8000/v1")
     shown_html = " ".join(

@@ -9,6 +9,7 @@ login attempts.
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -23,10 +24,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant import Assistant
-from assistant.app import build_app, launch
-from assistant.app_guard import MAX_REQUEST_BYTES, LoginThrottle, exposure_warning
-from assistant.assistant import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
-from assistant.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, FeedbackLog
+from assistant.question import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
+from assistant.web.app import build_app, launch
+from assistant.web.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, FeedbackLog
+from assistant.web.guard import MAX_REQUEST_BYTES, LoginThrottle, exposure_warning
+from conftest import LIGHTHOUSE, running_page, wait_until
 from test_app import HOSPITAL, LOGIN, free_port, start
 
 INTERNALS = ("no attribute", "unpack", "KeyError", "not iterable", "invalid literal", "Traceback")
@@ -293,9 +295,67 @@ def test_failed_logins_lock_the_client_out_for_a_while(bot):
         locked_out = login(url, *LOGIN)  # the right password, during the lockout
         assert locked_out.status_code == 429 and int(locked_out.headers["retry-after"]) >= 1
         assert "Too many failed logins" in locked_out.json()["detail"]
-        time.sleep(1.2)
-        assert login(url, *LOGIN).status_code == 200
+        # the lockout ends on the server's clock: poll it (a refused login does not extend it)
+        wait_until(lambda: login(url, *LOGIN).status_code == 200, timeout=10)
         assert login(url, LOGIN[0], "guess-again").status_code == 400  # the count starts anew
+    finally:
+        demo.close()
+
+
+SPOOFED = [
+    *({"X-Forwarded-For": f"10.0.0.{n}"} for n in range(1, 8)),
+    {"X-Forwarded-For": "10.0.0.9, 10.0.0.10"},
+    *({"Forwarded": f"for=10.0.1.{n}"} for n in range(1, 4)),
+    *({"X-Real-IP": f"10.0.2.{n}"} for n in range(1, 4)),
+]
+
+
+def locked_page(bot, trusted_proxies: str = "") -> tuple[object, str]:
+    """The page with a login, locking an address out for a minute after two failures."""
+    demo, port = build_app(bot), free_port()
+    throttle = LoginThrottle(allowed_failures=2, first_lockout=60.0)
+    launch(
+        demo,
+        port=port,
+        auth=":".join(LOGIN),
+        block=False,
+        login_throttle=throttle,
+        trusted_proxies=trusted_proxies,
+    )
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+def test_forwarding_headers_do_not_dodge_a_lockout(bot):
+    demo, url = locked_page(bot)
+    try:
+        assert [login(url, LOGIN[0], f"guess-{n}").status_code for n in range(3)] == [
+            400,
+            400,
+            429,
+        ]
+        dodges = [
+            httpx.post(url + "login", data={"username": LOGIN[0], "password": "g"}, headers=h)
+            for h in SPOOFED
+        ]
+        assert [response.status_code for response in dodges] == [429] * len(SPOOFED)
+    finally:
+        demo.close()
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_apart(bot):
+    demo, url = locked_page(bot, trusted_proxies="127.0.0.1, ::1")
+
+    def tries(client: str) -> list[int]:
+        forwarded = {"X-Forwarded-For": client}
+        form = {"username": LOGIN[0], "password": "guess"}
+        return [
+            httpx.post(url + "login", data=form, headers=forwarded).status_code for _ in range(3)
+        ]
+
+    try:
+        assert tries("10.0.0.1") == [400, 400, 429]
+        assert tries("10.0.0.2") == [400, 400, 429]  # another client behind the proxy
+        assert tries("198.51.100.7, 10.0.0.1") == [429] * 3  # the proxy appends the client
     finally:
         demo.close()
 
@@ -359,3 +419,287 @@ def test_two_servers_sharing_the_feedback_file_lose_no_vote(tmp_path):
         f"{server}-{number}" for server in (0, 1) for number in range(60)
     )
     assert {line["vote"] for line in lines} == {"down"}
+
+
+# -- a table of bad HTTP inputs against `assistant serve` -----------------------------------
+
+RAW_ERRORS = (
+    *INTERNALS,
+    "not supported between",
+    "not subscriptable",
+    "TextInputSequence",
+    "Exception",
+    "Error:",
+    "Internal Server Error",
+)
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One request a client could send; ``body`` is JSON (sent with escapes, so a lone
+    surrogate arrives as the client wrote it) or bytes sent as they are."""
+
+    kind: str  # its row in the tally
+    method: str
+    path: str  # from the page's root
+    body: Any = None
+    handler: str | None = None  # sent through the queue to this handler of the page, by number
+    event_data: Any = None
+    upload_name: bytes | None = None  # sent to the upload route as this file's name
+
+
+def _ask_payloads() -> list[BadInput]:
+    questions = [42, True, [], {}, None, "\ud800", "Which hospital \udfff?", "\x00\x01\x02"]
+    questions += ["x" * 900_000, "\ufeff\u200b", "\U0001f600" * 1000, "x" * 1999 + "\ud800"]
+    arguments = [[HOSPITAL, k] for k in (-1, 1e308, "NaN", [], {}, "\ud800")]
+    arguments += [[HOSPITAL, None, answerer] for answerer in ("\ud800", [], {}, "x" * 10_000)]
+    histories = [[["\ud800", "a"]], [["What is XS228?", "\udfff"]], [[None, None]], [[[[[]]]]]]
+    histories += ["x" * 100_000, [["a", "b"]] * 10_000]
+    arguments += [[HOSPITAL, None, None, history] for history in histories]
+    bodies: list[Any] = [{"data": data} for data in ("x", None, 5, {}, [], [HOSPITAL] * 6)]
+    bodies += [{}, [], "text", None, {"data": [HOSPITAL], "session_hash": 5}]
+    bodies += [{"data": [question]} for question in questions]
+    bodies += [{"data": data} for data in arguments]
+    return [BadInput("/ask payloads", "POST", "gradio_api/call/ask", body) for body in bodies]
+
+
+MALFORMED = [b"{", b"not json", b"\xff\xfe\x00garbage", b"", b'{"data": [1,]}']
+JSON_ROUTES = ["call/ask", "call/v2/ask", "api/ask", "run/ask", "queue/join"]
+PAGE_HANDLERS = ["respond", "vote", "show_sources", "clear", "refreshed", "on_load", "add"]
+PAGE_HANDLERS += ["take_out", "ask_to_confirm", "lambda", "unnamed", "nope"]
+QUEUED = "page handlers through the queue"
+
+
+def _table() -> list[BadInput]:
+    table = _ask_payloads()
+    table += [
+        BadInput("malformed bodies", "POST", f"gradio_api/{route}", body)
+        for route in JSON_ROUTES
+        for body in MALFORMED
+    ]
+    table += [
+        BadInput("page handlers by name", "POST", f"gradio_api/{route}/{name}", {"data": data})
+        for name in PAGE_HANDLERS
+        for route in ("call", "call/v2", "api", "run")
+        for data in ([None, None, None, None],)
+    ]
+    table += [
+        BadInput("page handlers by name", "POST", "gradio_api/call/respond", {"data": data})
+        for data in ([HOSPITAL, [], None, "extractive"], [HOSPITAL, None, None, None], [])
+    ]
+    queued = [
+        ("respond", [HOSPITAL, None, None, None], None),
+        ("respond", [HOSPITAL, [], "x", "extractive"], None),
+        ("respond", [None, [], 6, "nobody"], None),
+        ("respond", ["\ud800", [], 6, "extractive"], None),
+        ("respond", [42, [], 6.0, "extractive"], None),
+        ("respond", [HOSPITAL, [], 99, "extractive"], None),
+        ("respond", [], None),
+        ("respond", "x", None),
+        ("vote", [None], None),
+        ("vote", [None], {}),
+        ("vote", [None], {"index": "a", "liked": True}),
+        ("vote", [None], {"index": [10**9], "liked": "maybe"}),
+        ("vote", [None], "x"),
+        ("show_sources", [None], None),
+        ("show_sources", [None], {"index": None}),
+        ("add", [{"path": "/etc/passwd"}, False], None),
+        ("add", ["/etc/passwd", "yes"], None),
+        ("take_out", ["../../etc/passwd"], None),
+        ("ask_to_confirm", [{"a": 1}], None),
+    ]
+    table += [
+        BadInput(
+            "page handlers through the queue", "POST", "gradio_api/queue/join", data, name, event
+        )
+        for name, data, event in queued
+    ]
+    table += [
+        BadInput(QUEUED, "POST", "gradio_api/queue/join", body)
+        for body in (
+            {"data": [], "fn_index": 99_999, "session_hash": "s"},
+            {"data": [], "fn_index": -1, "session_hash": "s"},
+            {"data": [], "fn_index": "x", "session_hash": "s"},
+            {"data": [], "fn_index": 0},
+        )
+    ]
+    routes = [
+        ("GET", "nope"),
+        ("GET", "gradio_api/nope"),
+        ("POST", "nope"),
+        ("GET", "gradio_api/call/ask/no-such-event"),
+        ("GET", "gradio_api/call/respond/no-such-event"),
+        ("GET", "gradio_api/queue/data?session_hash=no-such-session"),
+        ("GET", "gradio_api/queue/data"),
+        ("GET", "gradio_api/call/ask"),
+        ("DELETE", "gradio_api/call/ask"),
+        ("PUT", "config"),
+        ("PATCH", ""),
+        ("GET", "gradio_api/queue/join"),
+        ("GET", "gradio_api/upload"),
+        ("GET", "file=/etc/passwd"),
+        ("GET", "gradio_api/file=../../../etc/passwd"),
+        ("GET", "a" * 5000),
+        ("GET", "%ff%fe%00"),
+        ("POST", "gradio_api/cancel"),
+        ("GET", "gradio_api/info?all_endpoints=maybe"),
+        ("POST", "gradio_api/reset"),
+        ("GET", "gradio_api/upload_progress?upload_id=nope"),
+        ("POST", "gradio_api/component_server"),
+        ("GET", "gradio_api/call/v2/ask/no-such-event"),
+    ]
+    table += [BadInput("unknown routes, wrong methods", m, path, b"") for m, path in routes]
+    names = [b"../x.txt", b"a/b.txt", b"a\\b.txt", b".hidden.txt", b"x.exe", b"n" * 296 + b".txt"]
+    names += [b"n" * 210 + b".txt", b"", b"x", b"a\x01b.txt", b"what?.txt", b"x.txt ", b"CON.txt"]
+    table += [BadInput("uploads", "POST", "gradio_api/upload", upload_name=n) for n in names]
+    table += [
+        BadInput("uploads", "POST", "gradio_api/upload", b"not multipart"),
+        BadInput("uploads", "POST", "gradio_api/upload", {"files": []}),
+    ]
+    return table
+
+
+BAD_INPUTS = _table()
+
+
+def _message(response: httpx.Response) -> str:
+    """What a client is told: a JSON detail or error, else the body's text."""
+    try:
+        said = response.json()
+    except ValueError:
+        return response.text
+    if isinstance(said, dict):
+        said = said.get("detail", said.get("error", ""))
+    return said if isinstance(said, str) else json.dumps(said)
+
+
+def _multipart(name: bytes) -> tuple[bytes, dict[str, str]]:
+    boundary = "bad-input-boundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="'.encode()
+        + name
+        + f'"\r\nContent-Type: text/plain\r\n\r\n{LIGHTHOUSE}\r\n--{boundary}--\r\n'.encode()
+    )
+    return body, {"content-type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _through_queue(url: str, bad: BadInput, handlers: dict[str, int]) -> tuple[int, str]:
+    session = uuid.uuid4().hex
+    body = {"data": bad.body, "fn_index": handlers[bad.handler], "session_hash": session}
+    body["event_data"] = bad.event_data
+    joined = httpx.post(url + bad.path, content=json.dumps(body), timeout=30)
+    if joined.status_code != 200:
+        return joined.status_code, _message(joined)
+    stream = f"{url}gradio_api/queue/data?session_hash={session}"
+    with httpx.stream("GET", stream, timeout=60) as events:
+        for line in events.iter_lines():
+            message = json.loads(line.removeprefix("data:")) if line.startswith("data:") else {}
+            if message.get("msg") == "process_completed":
+                said = "" if message["success"] else message["output"].get("error")
+                return 200, said if isinstance(said, str) else repr(said)
+    return 0, "the stream ended without an outcome"
+
+
+def send(url: str, bad: BadInput, handlers: dict[str, int]) -> tuple[int, str]:
+    """Send ``bad`` to the page at ``url``; the status and what the client is told (for a
+    call answered through an event stream, the stream's error, "" when it completed)."""
+    if bad.handler is not None:
+        return _through_queue(url, bad, handlers)
+    headers = {"content-type": "application/json"}
+    if bad.upload_name is not None:
+        content, headers = _multipart(bad.upload_name)
+    elif isinstance(bad.body, bytes):
+        content = bad.body
+    else:
+        content = json.dumps(bad.body).encode()
+    response = httpx.request(
+        bad.method, url + bad.path, content=content, headers=headers, timeout=60
+    )
+    if response.status_code != 200 or not bad.path.startswith("gradio_api/call/"):
+        return response.status_code, _message(response) if response.status_code >= 400 else ""
+    events = httpx.get(f"{url}{bad.path}/{response.json()['event_id']}", timeout=60).text
+    event, data = events.strip().split("\n")[-2:]
+    said = json.loads(data.removeprefix("data: ")) if event == "event: error" else ""
+    if isinstance(said, dict):  # a refusal of ours: {"error": the sentence, how to show it}
+        said = said.get("error")
+    return 200, said if isinstance(said, str) else repr(said)
+
+
+def what_went_wrong(status: int, said: str) -> str | None:
+    """Why a response is not a clean refusal (or answer), or None when it is."""
+    if status >= 500 or status == 0:
+        return f"HTTP {status}: {said[:200]}"
+    if status >= 400 and not said:
+        return f"HTTP {status} without a word"
+    if said.lstrip().startswith(("[", "{")):
+        return f"HTTP {status}, not a sentence: {said[:200]}"
+    if any(text in said for text in RAW_ERRORS) or ". " in said.rstrip("."):
+        return f"HTTP {status}: {said[:200]}"
+    return None
+
+
+def handler_numbers(url: str) -> dict[str, int]:
+    dependencies = httpx.get(url + "config", timeout=30).json()["dependencies"]
+    return {d["api_name"]: d["id"] for d in dependencies}
+
+
+def probe(url: str, log: Path, upload_folder: Path) -> dict[str, list[str]]:
+    """Every bad input sent once: per kind, what went wrong (one line each, "" for a clean
+    answer); a traceback the server logged while an input was answered counts against it."""
+    handlers = handler_numbers(url)
+    outcomes: dict[str, list[str]] = {}
+    for bad in BAD_INPUTS:
+        before = log.stat().st_size
+        uploads_before = sorted(upload_folder.rglob("*")) if upload_folder.exists() else []
+        try:
+            status, said = send(url, bad, handlers)
+        except httpx.HTTPError as error:  # a response cut off, say
+            status, said = 0, f"{type(error).__name__}: {error}"
+        time.sleep(0.02)  # a traceback printed as the response leaves
+        with log.open("rb") as output:
+            output.seek(before)
+            logged = output.read().decode("utf-8", "replace")
+        wrong = what_went_wrong(status, said) or ""
+        if "Traceback" in logged:
+            wrong += f" (a traceback: {logged.strip().splitlines()[-1][:150]})"
+        uploads = sorted(upload_folder.rglob("*")) if upload_folder.exists() else []
+        if bad.kind == "uploads" and not 400 <= status < 500:
+            wrong += f" (HTTP {status}: taken, not refused)"
+        if bad.upload_name is not None and uploads != uploads_before:
+            wrong += f" (left in the upload folder: {[p.name for p in uploads]})"
+        outcomes.setdefault(bad.kind, []).append(wrong and f"{bad.method} /{bad.path}: {wrong}")
+    return outcomes
+
+
+def tally(outcomes: dict[str, list[str]]) -> str:
+    rows = [f"{kind}: {results.count('')} of {len(results)}" for kind, results in outcomes.items()]
+    return "\n".join(rows)
+
+
+@pytest.fixture(scope="module")
+def served(workspace, bot, tmp_path_factory) -> Iterator[tuple[str, Path, Path]]:
+    """``assistant serve`` in its own process, uploads allowed, over a copy of the session's
+    corpus and index; yields its URL, its log and Gradio's upload folder."""
+    root = tmp_path_factory.mktemp("served")
+    for folder in ("corpus", "index"):
+        shutil.copytree(workspace / folder, root / folder)
+    log = root / "server.log"
+    with running_page(root, log, allow_uploads="true") as url:
+        yield url, log, root / "gradio"
+
+
+def test_a_hundred_bad_http_inputs_each_get_one_sentence_and_no_traceback(served):
+    assert len(BAD_INPUTS) >= 100
+    url, log, upload_folder = served
+    outcomes = probe(url, log, upload_folder)
+    failures = [line for results in outcomes.values() for line in results if line]
+    assert not failures, tally(outcomes) + "\n" + "\n".join(failures)
+    assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace")
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    from assistant import Settings
+
+    assert Settings.load({"ASSISTANT_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8, ::1"})
+    with pytest.raises(ValueError, match="trusted_proxies must list IP addresses"):
+        Settings.load({"ASSISTANT_TRUSTED_PROXIES": "proxy.example"})

@@ -8,6 +8,7 @@ than skips without it: CI must run it.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ask_on_page, wait_until
+from conftest import PROJECT, ask_on_page, assistant_in, wait_until, with_corpus_copy
 
 pytestmark = pytest.mark.browser
 
@@ -26,19 +27,28 @@ PHONE_SCREENSHOT = DOCS / "screenshot-phone.png"
 PHONE = {"width": 390, "height": 844}
 HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> Who runs it?'
 HOSPITAL = "Which hospital will run the trial?"
-UNANSWERABLE = "Who is XellSmart's chief executive?"  # one of the page's example questions
+UNANSWERABLE = "Who is XellSmart's chief executive?"  # one of the shipped example questions
 TIMEOUT = 30_000
 expect.set_options(timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")
-def server(bot) -> Iterator[str]:
-    from assistant.app import build_app, launch
+def shipped_bot(tmp_path_factory, embeddings):
+    """An Assistant over a copy of the shipped corpus folder, its examples file with it, so
+    the page (and its screenshots) offer the shipped example questions."""
+    root = with_corpus_copy(tmp_path_factory.mktemp("shipped"))
+    shutil.copy(PROJECT / "corpus" / "examples.yaml", root / "corpus" / "examples.yaml")
+    return assistant_in(root, embeddings)
+
+
+@pytest.fixture(scope="module")
+def server(shipped_bot) -> Iterator[str]:
+    from assistant.web.app import build_app, launch
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    demo = build_app(bot)
+    demo = build_app(shipped_bot)
     launch(demo, host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
@@ -50,7 +60,7 @@ def feedback_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_chat_in_a_real_browser(server, browser, bot):
+def test_chat_in_a_real_browser(server, browser, shipped_bot):
     page = browser.new_page(viewport={"width": 1400, "height": 960})
     requests: list[str] = []
     errors: list[str] = []
@@ -81,7 +91,7 @@ def test_chat_in_a_real_browser(server, browser, bot):
     page.locator('#sources .src-card.flash[data-n="1"]').wait_for()
 
     # A thumb up lands in the feedback file with the question, answer and citations.
-    feedback = Path(bot.settings.data_dir) / "feedback.jsonl"
+    feedback = Path(shipped_bot.settings.data_dir) / "feedback.jsonl"
     before = len(feedback_lines(feedback))
     page.locator('#chat button[aria-label="Like"]').last.click()
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant import Assistant
-from assistant.app_documents import REFRESH_SECONDS
+from assistant.web.documents import REFRESH_SECONDS
 from conftest import (
     CORPUS_FILE,
     LIGHTHOUSE,
@@ -54,7 +54,7 @@ def uploads_in_gradios_cache() -> list[Path]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embeddings) -> Iterator[tuple[str, Assistant]]:
     """The page over an assistant of its own (its own corpus copy), uploads allowed."""
-    from assistant.app import build_app, launch
+    from assistant.web.app import build_app, launch
 
     root = with_corpus_copy(tmp_path_factory.mktemp("browser-documents"))
     bot = assistant_in(root, embeddings, allow_uploads=True)

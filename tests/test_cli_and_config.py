@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,18 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Settings
-
-
-def run_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
-    return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from conftest import run_cli
 
 
 def test_ask_json_cites_the_hospital_with_an_exact_quote(bot, workspace):
@@ -68,24 +56,13 @@ def test_ingest_on_a_current_index_embeds_nothing(bot, workspace):
 
 
 def test_chat_answers_in_the_terminal(bot, workspace):
-    env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
-    result = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "chat"],
-        cwd=workspace,
-        env=env,
-        text=True,
-        input="What is XS228?\nWhen did it get FDA approval?\n\n",
-        capture_output=True,
-        timeout=120,
-    )
+    result = run_cli(workspace, "chat", input="What is XS228?\nWhen did it get FDA approval?\n\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("2023") >= 2
 
 
 def test_help_lists_the_commands():
-    result = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "--help"], capture_output=True, text=True
-    )
+    result = run_cli(Path.cwd(), "--help")
     for command in ("ingest", "ask", "chat", "serve", "eval"):
         assert command in result.stdout
 

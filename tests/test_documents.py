@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 from assistant import Assistant, Settings
-from assistant.app_documents import (
+from assistant.assistant import IndexedDocument
+from assistant.index import Generation
+from assistant.web.documents import (
     DocumentRefused,
     DocumentShelf,
     documents_panel,
     editing_refusal,
     upload_limit,
 )
-from assistant.assistant import IndexedDocument
-from assistant.index import Generation
 from conftest import (
     CORPUS_FILE,
     LIGHTHOUSE,
@@ -351,7 +351,7 @@ def test_changes_from_two_tabs_at_once_leave_a_sound_index(shelf, library, tmp_p
 
 
 def start_page(bot: Assistant, max_upload_bytes: int | None = None) -> tuple[object, str]:
-    from assistant.app import build_app, launch
+    from assistant.web.app import build_app, launch
 
     demo = build_app(bot)
     port = free_port()

@@ -18,13 +18,14 @@ from click.testing import CliRunner, Result
 from playwright.sync_api import expect
 
 from assistant.cli import main
-from assistant.evals.cases import CaseError, load_cases, project_root, resolve_source
-from assistant.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, TODO_ANSWERABLE, FeedbackLog
+from assistant.config import project_root
+from assistant.evals.cases import CaseError, load_cases, resolve_source
+from assistant.web.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, TODO_ANSWERABLE, FeedbackLog
 from conftest import ask_on_page, wait_until
 
 HOSPITAL = "Which hospital will run the trial?"
 HOSPITAL_NAME = "Third Affiliated Hospital of Sun Yat-sen University"
-UNANSWERABLE = "Who is XellSmart's chief executive?"  # one of the page's example questions
+UNANSWERABLE = "Who is XellSmart's chief executive?"  # one of the shipped example questions
 
 
 @pytest.fixture(scope="module")
@@ -184,11 +185,11 @@ def test_a_malformed_line_is_skipped_with_a_warning_naming_it(
         file.write(bad_line + "\n")
     log.record(after, "down")
 
-    with caplog.at_level(logging.WARNING, logger="assistant.feedback"):
+    with caplog.at_level(logging.WARNING, logger="assistant.web.feedback"):
         cases = exported(tmp_path, tmp_path / "drafts.yaml")
 
     assert [case["question"] for case in cases] == ["before", "after"]
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "assistant.feedback"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "assistant.web.feedback"]
     assert warning.startswith(f"line 2 of {log.path} skipped") and reason in warning
 
 
@@ -318,8 +319,7 @@ def test_a_dislike_on_the_page_becomes_a_draft_case(page_with_own_feedback, brow
     page.goto(url)
     ask_on_page(page, HOSPITAL)
     first_answer = page.locator('#chat [data-testid="bot"]').first.inner_text()
-    page.get_by_role("button", name=UNANSWERABLE).click()
-    page.locator('#sources [data-state="done"]', has_text=UNANSWERABLE).wait_for()
+    ask_on_page(page, UNANSWERABLE)
     expect(page.locator("#chat .refusal")).to_have_count(1)
 
     page.locator('#chat button[aria-label="Dislike"]').last.click()

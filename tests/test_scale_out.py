@@ -24,7 +24,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from assistant import Assistant, Settings
-from conftest import CORPUS_FILE, free_port, running_chroma
+from conftest import CORPUS_FILE, free_port, run_cli, running_chroma
 
 # Questions about the first document, with words the sentence cited for each must hold.
 KNOWN = {
@@ -78,14 +78,7 @@ def child_environment(root: Path, chroma_port: int) -> dict[str, str]:
 
 
 def ingest(root: Path, environment: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "ingest"],
-        cwd=root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_cli(root, "ingest", env=environment)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -27,19 +27,22 @@ from assistant.answer.support import SupportMeasure
 from assistant.answer.types import Answer
 from assistant.config import Settings
 from assistant.embed import load_embeddings
-from assistant.index import GenerationGone, Index, IndexUnavailable
+from assistant.index import GenerationGone, Index, IndexUnavailable, damaged
 from assistant.ingest import SyncReport, sync
 from assistant.load import corpus_fingerprint
-from assistant.question import Question
+from assistant.question import (
+    MAX_HISTORY_ANSWER_CHARS,
+    MAX_HISTORY_TURNS,
+    CheckedQuestion,
+    History,
+    Question,
+)
 from assistant.retrieve import HybridRetriever, LexicalIndex
-from assistant.snapshot import open_snapshot
+from assistant.snapshot import DamagedSnapshot, open_snapshot
 
 logger = logging.getLogger(__name__)
 
-History = Sequence[tuple[str, str]]
 T = TypeVar("T")
-MAX_HISTORY_TURNS = 10  # earlier turns a question is answered with; older ones are dropped
-MAX_HISTORY_ANSWER_CHARS = 4000  # of each earlier answer kept
 RECHECK_SECONDS = 2.0
 WATCH_SECONDS = 2.0
 SHARED_SETTINGS = (
@@ -59,6 +62,7 @@ class _Loaded:
     """What one index generation needs in memory: built once, shared by every question."""
 
     generation: str
+    collection: Collection  # each sentence read once: what answers and suggestions draw on
     lexical: LexicalIndex
     vocabulary: frozenset[str]
     extractive: ExtractiveAnswerer
@@ -97,9 +101,9 @@ class _Pipeline:
     answerer: Answerer  # the LLM one when a chat model is set, else the extractive one
     chain: Runnable
 
-    def read(self, text: str, history: History) -> Question:
+    def read(self, checked: CheckedQuestion) -> Question:
         """The question read once, against this generation's words."""
-        return Question.read(text, history, self.loaded.vocabulary)
+        return Question.read(checked.text, checked.history, self.loaded.vocabulary)
 
 
 class Assistant:
@@ -235,7 +239,10 @@ class Assistant:
         # index opens.
         threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
         snapshot = open_snapshot(self.index, generation, Collection.prepare, ANALYSIS_VERSION)
-        collection = Collection.open(snapshot)
+        try:
+            collection = Collection.open(snapshot)
+        except DamagedSnapshot as error:
+            raise damaged(self.settings, f"snapshot {snapshot.folder.name}: {error}") from error
         # Beside the embedding model's export when there is one: assistants sharing a model
         # (the eval sets' indexes) share the reader's export too.
         reader_dir = Path(getattr(self.embeddings, "cache_dir", None) or self.settings.index_dir)
@@ -253,7 +260,13 @@ class Assistant:
         if self.llm is None and self.settings.reader:
             shipped_reader(reader_dir)
         return _Loaded(
-            generation, LexicalIndex(snapshot), snapshot.spelling, extractive, support, {}
+            generation,
+            collection,
+            LexicalIndex(snapshot),
+            snapshot.spelling,
+            extractive,
+            support,
+            {},
         )
 
     def with_settings(self, **changes: Any) -> Assistant:
@@ -299,6 +312,28 @@ class Assistant:
             loaded.texts[source] = self.index.text(source, loaded.generation)
         return loaded.texts[source]
 
+    def headlines(self) -> list[str]:
+        """Each document's first sentence (a press release's title), by source, as indexed:
+        what the collection is about in its own words, for a page to suggest questions from."""
+        collection = self._load().collection
+        return [
+            collection.spans[positions[0]].text
+            for _, positions in sorted(collection.by_source.items())
+        ]
+
+    def defined_acronyms(self) -> list[str]:
+        """The acronyms the documents spell out ("spinal cord injury (SCI)"), as they write
+        them ("iPSC" for "iPSCs"), in the order they are first spelled out."""
+        collection = self._load().collection
+        written = []
+        for acronym, position in collection.acronyms.items():
+            for found in re.findall(r"\(([^()\s]+)\)", collection.spans[position].text):
+                singular = re.sub(r"(?<=[A-Z])s$", "", found)  # as the collection reads plurals
+                if singular.lower() == acronym:
+                    written.append(singular)
+                    break
+        return written
+
     # -- questions ------------------------------------------------------------------------
 
     @property
@@ -334,42 +369,45 @@ class Assistant:
                 self._built = _Pipeline(loaded, retriever, answerer, chain)
             return self._built
 
-    def retrieve(self, question: str, history: History | None = ()) -> list[Document]:
+    def retrieve(
+        self, question: str | CheckedQuestion, history: History | None = ()
+    ) -> list[Document]:
         """The ranked chunks an answer to ``question`` is drawn from."""
-        text, pairs = self._checked(question), self._checked_history(history)
-        if len(text) > self.settings.max_question_chars:
-            raise ValueError(self._too_long(text).text)
+        checked = self._accepted(question, history)
+        if len(checked.text) > self.settings.max_question_chars:
+            raise ValueError(self._too_long(checked.text).text)
 
         def retrieve() -> list[Document]:
             pipeline = self._pipeline()
-            return pipeline.retriever.invoke(pipeline.read(text, pairs).query)
+            return pipeline.retriever.invoke(pipeline.read(checked).query)
 
         return self._on_newest_generation(retrieve)
 
-    def ask(self, question: str, history: History | None = ()) -> Answer:
+    def ask(self, question: str | CheckedQuestion, history: History | None = ()) -> Answer:
         """Answer ``question``; ``history`` holds earlier (question, answer) turns (see
-        ``_checked_history`` for its shape and limits).
+        ``check_question`` for their shape and limits, and for a question checked already).
 
         The whole path: the question is read once (``Question``), the retriever ranks chunks
         for its query, and the answerer answers from them, all from one index generation."""
-        text, pairs = self._checked(question), self._checked_history(history)
-        if len(text) > self.settings.max_question_chars:
-            return self._too_long(text)
+        checked = self._accepted(question, history)
+        if len(checked.text) > self.settings.max_question_chars:
+            return self._too_long(checked.text)
 
         def answer() -> Answer:
             pipeline = self._pipeline()
-            asked = pipeline.read(text, pairs)
+            asked = pipeline.read(checked)
             documents = pipeline.retriever.invoke(asked.query)
             return pipeline.answerer.answer(asked, documents)
 
         return self._on_newest_generation(answer)
 
-    def stream_answers(self, question: str, history: History | None = ()) -> Iterator[Answer]:
+    def stream_answers(
+        self, question: str | CheckedQuestion, history: History | None = ()
+    ) -> Iterator[Answer]:
         """Answers whose text grows as it is produced; the last is complete, with citations."""
-        question = self._checked(question)
-        history = self._checked_history(history)
-        if len(question) > self.settings.max_question_chars or self.llm is None:
-            final = self.ask(question, history)
+        checked = self._accepted(question, history)
+        if len(checked.text) > self.settings.max_question_chars or self.llm is None:
+            final = self.ask(checked)
             words = re.findall(r"\S+\s*", final.text)
             for count in range(1, len(words)):
                 yield Answer("".join(words[:count]), refused=final.refused)
@@ -378,7 +416,7 @@ class Assistant:
 
         def retrieved() -> tuple[Question, list[Document], LLMAnswerer]:
             pipeline = self._pipeline()  # one generation for the chunks and their citations
-            asked = pipeline.read(question, history)
+            asked = pipeline.read(checked)
             return asked, pipeline.retriever.invoke(asked.query), pipeline.answerer
 
         asked, documents, llm = self._on_newest_generation(retrieved)
@@ -389,7 +427,7 @@ class Assistant:
                 yield Answer(text)
         yield llm.check(text, asked, documents)
 
-    def stream(self, question: str, history: History = ()) -> Iterator[str]:
+    def stream(self, question: str | CheckedQuestion, history: History = ()) -> Iterator[str]:
         """The answer's text in pieces, as it is produced.
 
         When the checked answer differs from what was streamed (an LLM's markers renumbered,
@@ -409,28 +447,46 @@ class Assistant:
             self._load(wait=True)
             return step()
 
-    # -- the chain's steps ----------------------------------------------------------------
+    # -- what a caller may ask ------------------------------------------------------------
+
+    def check_question(self, question: Any, history: Any = None) -> CheckedQuestion:
+        """``question`` and ``history`` as answering takes them, or a one-sentence
+        ``TypeError`` or ``ValueError`` saying what is expected, for a caller to pass on to
+        whoever sent them (not a Python message from deep inside the pipeline).
+
+        The question is stripped; ``history`` (None for none) is a list of earlier
+        (question, answer) pairs of strings, of which only the last ``MAX_HISTORY_TURNS`` are
+        kept, each question cut to ``max_question_chars`` and each answer to
+        ``MAX_HISTORY_ANSWER_CHARS``. A question over ``max_question_chars`` passes: ``ask``
+        answers it with a refusal saying so. ``ask`` takes the result as it is."""
+        return CheckedQuestion(self._checked_text(question), self._checked_history(history))
+
+    def _accepted(self, question: Any, history: Any) -> CheckedQuestion:
+        """What ``ask`` and its siblings were given, checked unless it was already."""
+        if not isinstance(question, CheckedQuestion):
+            return self.check_question(question, history)
+        if history:
+            raise TypeError("a checked question carries its history: pass it to check_question")
+        return question
 
     @staticmethod
-    def _checked(question: str) -> str:
-        """The question stripped, or a one-sentence error a caller of the API can act on."""
+    def _checked_text(question: Any) -> str:
         if not isinstance(question, str):
             raise TypeError(f"the question must be a string of text, not {type(question).__name__}")
         if not question.strip():
             raise ValueError("the question is empty: ask something about the documents")
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which no tokenizer or JSON encoder takes
+            raise ValueError(
+                "the question holds characters that are not valid text (such as a lone "
+                "surrogate); send it as UTF-8"
+            ) from None
         return question.strip()
 
-    def _checked_history(self, history: History | None) -> list[tuple[str, str]]:
-        """Earlier turns as (question, answer) string pairs; None means no history.
-
-        Only the last ``MAX_HISTORY_TURNS`` turns are used, each question cut to
-        ``max_question_chars`` and each answer to ``MAX_HISTORY_ANSWER_CHARS``: follow-ups lean
-        on the turn before, and an LLM is sent the history, so older or longer text would only
-        cost time and prompt space.  Anything else is refused with a sentence saying what is
-        expected, not a Python message from deep inside the pipeline.
-        """
+    def _checked_history(self, history: Any) -> tuple[tuple[str, str], ...]:
         if history is None:
-            return []
+            return ()
         if not isinstance(history, list | tuple):
             raise TypeError(
                 "history must be a list of earlier (question, answer) pairs of strings, "
@@ -456,7 +512,9 @@ class Assistant:
             pairs.append(
                 (asked[: self.settings.max_question_chars], answered[:MAX_HISTORY_ANSWER_CHARS])
             )
-        return pairs
+        return tuple(pairs)
+
+    # -- the chain's steps ----------------------------------------------------------------
 
     def _too_long(self, question: str) -> Answer:
         return Answer(

@@ -156,7 +156,7 @@ def chat(context: click.Context) -> None:
 @_friendly_errors
 def serve(context: click.Context, host: str, port: int) -> None:
     """Start the chat page (and its /ask API)."""
-    from assistant.app import serve as serve_page
+    from assistant.web.app import serve as serve_page
 
     _tell_where_questions_go(context.obj)
     serve_page(context.obj, host=host, port=port)
@@ -198,7 +198,7 @@ class _UtcTime(click.ParamType):
     name = "DATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from assistant.feedback import parse_utc
+        from assistant.web.feedback import parse_utc
 
         if isinstance(value, datetime):
             return value
@@ -235,7 +235,7 @@ def export_feedback(
     written or there was nothing to export; 1 when there is no feedback file, or the drafts
     file exists and --force is not given; 2 for a bad option such as an unreadable DATE.
     """
-    from assistant.feedback import FEEDBACK_FILE, default_output, export_drafts
+    from assistant.web.feedback import FEEDBACK_FILE, default_output, export_drafts
 
     feedback_path = Path(context.obj.data_dir) / FEEDBACK_FILE
     output = output or default_output()

@@ -7,6 +7,7 @@ so a test or a program can pin any value while an operator can still steer a dep
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "ASSISTANT_"
+# In the corpus folder, beside the documents: the questions the page suggests (a YAML list).
+# Not a document: the corpus walk leaves it out.
+EXAMPLES_FILE = "examples.yaml"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Settings:
     max_file_mb: float = 20.0
     allow_uploads: bool = False  # the page may add and remove documents (a login off loopback)
     reader: bool = False  # the trained reader decides (opt-in until it beats the judge)
+    trusted_proxies: str = ""  # comma-separated addresses or networks whose X-Forwarded-For counts
 
     def __post_init__(self) -> None:
         for name in ("corpus_dir", "index_dir", "data_dir"):
@@ -54,6 +59,13 @@ class Settings:
             raise ValueError(f"chroma_port must be a port number, got {self.chroma_port}")
         if not (math.isfinite(self.max_file_mb) and self.max_file_mb > 0):
             raise ValueError(f"max_file_mb must be a number above 0, got {self.max_file_mb}")
+        for proxy in filter(None, (part.strip() for part in self.trusted_proxies.split(","))):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies must list IP addresses or networks, got {proxy!r}"
+                ) from None
 
     @property
     def max_file_bytes(self) -> int:
@@ -79,6 +91,18 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (the object itself never changes)."""
         return dataclasses.replace(self, **changes)
+
+
+def project_root(cases_path: Path | str) -> Path:
+    """The folder eval cases' sources are relative to: the parent of the ``evals`` folder
+    holding the file (so ``evals/cases.yaml`` and ``evals/corpora/<set>/cases.yaml`` agree),
+    else the folder above the file's folder.  Here rather than with the evals, since the page
+    writes draft cases too and must not load the eval runner to do it."""
+    path = Path(cases_path).resolve()
+    for folder in path.parents:
+        if folder.name == "evals":
+            return folder.parent
+    return path.parent.parent
 
 
 _TRUE = ("true", "1", "yes")

@@ -241,6 +241,32 @@ class Index:
         """The generation that answers, or None when none matches these settings."""
         return self.answering(self.manifest())
 
+    def retired(self, manifest: dict[str, Any]) -> dict[str, float]:
+        """The manifest's retired generations, with when each was retired."""
+        retired = self._entry(manifest, "retired")
+        if not all(isinstance(at, int | float) for at in retired.values()):
+            raise damaged(self.settings, "the manifest's retired entry holds a non-time")
+        return retired
+
+    def building(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The segment a (perhaps killed) ingest is writing and its plan; {} when none."""
+        building = self._entry(manifest, "building")
+        if building and not isinstance(building.get("segment"), str):
+            raise damaged(self.settings, "the manifest's building entry names no segment")
+        return building
+
+    def _entry(self, manifest: dict[str, Any], key: str) -> dict[str, Any]:
+        """A JSON object the manifest keeps as text: one that cannot be read is damage (only
+        an ingest reads these, so questions are still answered meanwhile)."""
+        try:
+            value = json.loads(manifest.get(key, "{}"))
+        except (TypeError, ValueError) as error:
+            reason = f"the manifest's {key} entry cannot be read: {error}"
+            raise damaged(self.settings, reason) from error
+        if not isinstance(value, dict):
+            raise damaged(self.settings, f"the manifest's {key} entry is not a JSON object")
+        return value
+
     def update_manifest(self, **changes: Any) -> None:
         """Set some of the manifest's entries, keeping the others."""
         manifest = self.client.get_or_create_collection(
@@ -306,22 +332,28 @@ class Index:
         if generation is None:
             return
         try:
-            record = self.record(generation)
-            if not self.settings.chroma_host:
-                check_vector_files(
-                    self.settings.index_dir,
-                    [self.name(kind, segment) for segment in record.segments for kind in KINDS],
-                )
-            for segment in record.segments:
-                for kind in (*KINDS, TEXTS):
-                    collection = self.handle(kind, segment)
-                    if (held := collection.count()) < (named := record.count(kind, segment)):
-                        raise ValueError(f"{kind} of {segment} holds {held} entries, not {named}")
-                    if kind in KINDS and held:
-                        probe = collection.get(limit=1, include=["embeddings"])["embeddings"]
-                        collection.query(query_embeddings=[list(probe[0])], n_results=1, include=[])
+            self.check(self.record(generation))
         except Exception as error:
             raise damaged(self.settings, error) from error
+
+    def check(self, record: Generation) -> None:
+        """Raise (Chroma's error, or ``ValueError`` saying what is short) unless the segments
+        of ``record`` hold at least the spans it names and their vectors can be searched: what
+        ``verify`` asks of an answering generation, and an ingest of the one it is about to
+        record."""
+        if not self.settings.chroma_host:
+            check_vector_files(
+                self.settings.index_dir,
+                [self.name(kind, segment) for segment in record.segments for kind in KINDS],
+            )
+        for segment in record.segments:
+            for kind in (*KINDS, TEXTS):
+                collection = self.handle(kind, segment)
+                if (held := collection.count()) < (named := record.count(kind, segment)):
+                    raise ValueError(f"{kind} of {segment} holds {held} entries, not {named}")
+                if kind in KINDS and held:
+                    probe = collection.get(limit=1, include=["embeddings"])["embeddings"]
+                    collection.query(query_embeddings=[list(probe[0])], n_results=1, include=[])
 
     # -- building -------------------------------------------------------------------------
 
@@ -334,8 +366,13 @@ class Index:
         return self.manifest().get("corpus") == self.corpus_state()
 
     def healthy(self) -> bool:
+        """True when the answering generation passes ``verify`` and an ingest can read the
+        manifest: a rebuild sets the files aside otherwise."""
         try:
             self.verify()
+            manifest = self.manifest()
+            self.retired(manifest)
+            self.building(manifest)
         except IndexUnavailable:
             return False
         return True

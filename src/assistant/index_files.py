@@ -1,9 +1,9 @@
 """What lies on disk under an embedded index, and how it is kept safe.
 
 Chroma keeps ``chroma.sqlite3`` and one folder per vector segment; beside them we keep a write
-lock.  This module holds the lock, sets Chroma's files aside for a rebuild (never deleting
-them), checks the HNSW files before Chroma reads them, and removes the folders Chroma leaves
-behind for deleted collections.
+lock and the snapshots read from them.  This module holds the lock, sets Chroma's files and
+the snapshots aside for a rebuild (never deleting them), checks the HNSW files before Chroma
+reads them, and removes the folders Chroma leaves behind for deleted collections.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DATABASE = "chroma.sqlite3"
 LOCK_FILE = ".ingest.lock"
+SNAPSHOTS = "snapshots"  # the folder of snapshots (see ``assistant.snapshot``)
 CHECK_ATTEMPTS, CHECK_PAUSE_SECONDS = 4, 0.5
 SEGMENT_FOLDER = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # Chroma's, by uuid
 
@@ -60,12 +61,15 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
 
 
 def set_aside(index_dir: Path) -> Path | None:
-    """Move Chroma's files out of ``index_dir`` into a sibling folder (never delete them) and
-    return it; our own files (the lock, the query model, the answerer's cache) stay."""
+    """Move Chroma's files and the snapshots made from them out of ``index_dir`` into a
+    sibling folder (never delete them) and return it; our other files (the lock, the query
+    model, the answerer's cache) stay."""
     moving = [
         path
         for path in index_dir.glob("*")
-        if path.name.startswith("chroma.sqlite3") or SEGMENT_FOLDER.fullmatch(path.name)
+        if path.name.startswith("chroma.sqlite3")
+        or SEGMENT_FOLDER.fullmatch(path.name)
+        or path.name == SNAPSHOTS
     ]
     if not moving:
         return None

@@ -3,7 +3,9 @@
 A file whose name, size and modification time are as recorded is not read; an edited one is
 re-split and only sentences whose words are new are embedded (a renamed file re-uses its
 vectors by content).  New spans go to a new segment (see ``index``), which is written until the
-generation naming it is recorded, so a killed ingest is resumed where it stopped by the next.
+generation naming it is recorded, so a killed ingest is resumed where it stopped by the next;
+when Chroma lost part of what it was given (a kill while it flushed its files), the segment is
+written anew instead.
 
 One writer at a time: an OS file lock beside the index, and on a Chroma server a lock on the
 server too (writers on other machines share no file).  What no reader can still use is deleted
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from assistant.chunk import Span, chunk_document, split_sentences
@@ -39,12 +42,18 @@ from assistant.index import (
     Index,
     IndexUnavailable,
     batches,
+    damaged,
     span_metadata,
     stored_id,
     text_id,
 )
-from assistant.index_files import remove_orphan_segment_folders, writer_lock
+from assistant.index_files import (
+    check_vector_files,
+    remove_orphan_segment_folders,
+    writer_lock,
+)
 from assistant.load import SourceDocument, corpus_files, load_documents
+from assistant.snapshot import remove_drafts, snapshots_sound
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +99,15 @@ class _Writer:
 
     def sync(self, rebuild: bool, progress: bool | None) -> SyncReport:
         with writer_lock(self.index.settings.index_dir), self._server_lock():
-            aside = self.index.set_files_aside() if rebuild and not self.index.healthy() else None
+            remove_drafts(self.index.settings.index_dir)  # what a killed snapshot left
+            aside = None
+            if rebuild and not (self.index.healthy() and snapshots_sound(self.index)):
+                aside = self.index.set_files_aside()
+                if aside is None:  # a server's files stay: what it cannot read starts afresh
+                    self.index.update_manifest(retired="{}", building="{}")
             manifest = self.index.manifest()
+            self.index.retired(manifest)  # when unreadable, said before any work is done
+            self.index.building(manifest)
             answering = None if rebuild else self.index.answering(manifest)
             old = None
             if answering is not None:
@@ -113,9 +129,8 @@ class _Writer:
             moving = self._moving(old, entries, changed)
             embedded = new_vectors = 0
             if changed or moving:  # else documents were only removed
-                segment = self._segment_to_write(manifest, old, moving)
-                embedded, new_vectors = self._store(
-                    segment, entries, changed, moving, old, progress
+                embedded, new_vectors = self._write_segment(
+                    manifest, old, entries, changed, moving, progress
                 )
             self._commit(Generation(self._new_name(), entries), corpus)
             total = sum(entry.chunks + entry.sentences for entry in entries.values())
@@ -240,21 +255,78 @@ class _Writer:
             )
         return dict(sorted(entries.items())), changed, len(to_read)
 
-    def _segment_to_write(self, manifest: dict[str, Any], old: Generation | None, moving) -> str:
-        """A new segment, or the one a killed ingest was writing for the same generation and
-        settings (nobody has read it, so it may still be written; what it holds is kept)."""
+    def _write_segment(self, manifest, old, entries, changed, moving, progress):
+        """Store the spans of the changed and moving documents in a segment (see ``_store``),
+        then check that Chroma holds all of them before a generation names it.  A resumed
+        segment that falls short (Chroma lost part of what a killed ingest gave it) is left
+        for the garbage collection and a new one written, so a kill never leaves an index
+        that only a rebuild opens."""
         plan = {
             "expected": self.index.expected,
             "after": old.name if old else None,
             "moving": moving,
         }
-        building = json.loads(manifest.get("building", "{}"))
-        if building.get("plan") == plan:
+        segment = self._segment_to_resume(manifest, plan)
+        resumed = segment is not None
+        while True:
+            segment = segment or self._new_segment(plan)
+            stored = self._store(segment, entries, changed, moving, old, progress)
+            written = {path: entry for path, entry in entries.items() if entry.segment == segment}
             try:
-                self.index.handle("chunks", building["segment"])
-                return building["segment"]
-            except GenerationGone:
-                pass
+                self.index.check(Generation(segment, written))
+                return stored
+            except Exception as error:
+                if not resumed:
+                    raise damaged(self.index.settings, error) from error
+                logger.warning("the resumed segment %s falls short (%s): writing a new one",
+                               segment, error)  # fmt: skip
+            segment, resumed = None, False
+
+    def _segment_to_resume(self, manifest: dict[str, Any], plan: dict[str, Any]) -> str | None:
+        """The segment a killed ingest was writing for the same generation and settings, when
+        Chroma holds it whole (nobody has read it, so it may still be written; what it holds
+        is kept); None when there is none to resume."""
+        building = self.index.building(manifest)
+        if building.get("plan") != plan:
+            return None
+        segment = building["segment"]
+        try:
+            unsound = self._unsound(segment)
+        except GenerationGone:
+            return None  # killed before it stored anything
+        if unsound:
+            logger.warning("the segment %s a killed ingest was writing is unsound (%s): "
+                           "writing a new one", segment, unsound)  # fmt: skip
+            return None
+        logger.info("resuming segment %s, which a killed ingest was writing", segment)
+        return segment
+
+    def _unsound(self, segment: str) -> str | None:
+        """Why Chroma's copy of a killed ingest's ``segment`` cannot be written on (None when
+        it can): every entry its database lists must be counted, and every vector be in its
+        HNSW files.  A kill while Chroma flushes them can leave the files behind the database,
+        which Chroma does not mend and a later search or snapshot would fail on.  Raises
+        ``GenerationGone`` when the segment's collections were never made."""
+        collections = {kind: self.index.handle(kind, segment) for kind in (*KINDS, TEXTS)}
+        try:
+            if not self.index.settings.chroma_host:
+                check_vector_files(
+                    self.index.settings.index_dir, [collections[kind].name for kind in KINDS]
+                )
+            for kind, collection in collections.items():
+                ids = collection.get(include=[])["ids"]
+                if len(ids) != collection.count():
+                    return f"{kind} lists {len(ids)} entries but counts {collection.count()}"
+                for batch in batches(ids if kind in KINDS else [], CHROMA_BATCH):
+                    vectors = collection.get(ids=batch, include=["embeddings"])["embeddings"]
+                    if len(vectors) != len(batch) or not np.isfinite(np.asarray(vectors)).all():
+                        return f"{kind} holds vectors that cannot be read"
+        except Exception as error:  # whatever Chroma says of it, the segment is written anew
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    def _new_segment(self, plan: dict[str, Any]) -> str:
+        """A new segment to write, named in the manifest so a killed ingest is resumed."""
         segment = self._new_name()
         self.index.update_manifest(building=json.dumps({"segment": segment, "plan": plan}))
         return segment
@@ -416,7 +488,7 @@ class _Writer:
         )
         self.index.remember(generation)
         previous = self.index.manifest()
-        retired = json.loads(previous.get("retired", "{}"))
+        retired = self.index.retired(previous)
         if previous.get("generation"):
             retired[previous["generation"]] = time.time()
         self.index.update_manifest(
@@ -434,13 +506,13 @@ class _Writer:
         retired long enough ago, and the segments no kept generation answers from (a killed
         ingest's among them); then the folders Chroma leaves behind for deleted collections."""
         manifest = self.index.manifest()
-        retired = json.loads(manifest.get("retired", "{}"))
+        retired = self.index.retired(manifest)
         now = time.time()
         keep = {answering} | {g for g, at in retired.items() if now - at < RETIRED_KEPT_SECONDS}
         records = self.index.handle(GENERATIONS, create=True)
         every = set(records.get(include=[])["ids"])
         segments = {s for name in keep & every for s in self.index.record(name).segments}
-        segments.add(json.loads(manifest.get("building", "{}")).get("segment", ""))
+        segments.add(self.index.building(manifest).get("segment", ""))
         if every - keep:
             records.delete(ids=sorted(every - keep))
         for name in every - keep:

@@ -7,6 +7,11 @@ quotable, a 50 MB log takes hours to embed, and a name that is not UTF-8 cannot 
 So the folder is walked by hand rather than with ``Path.rglob``: hidden entries are left out,
 links are followed only into the corpus folder, each folder is listed once, only regular files
 are opened, each up to a size limit, and every problem becomes one warning naming the entry.
+
+An ingest gives each warning once: the walk names the entries it leaves out (``corpus_files``),
+the reading names the files it cannot read (``load_documents``), and neither sees the other's
+entries. The fingerprint that only tells whether anything changed stays quiet: it is taken at
+every start and every few seconds while serving, and would repeat every warning each time.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ import io
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from assistant.config import EXAMPLES_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +38,9 @@ DEFAULT_MAX_FILE_BYTES = 20 * MB
 """The per-file limit when a caller names none; ``Settings.max_file_mb`` has the same default."""
 
 _SNIFF_BYTES = 8192
+
+_COMPLAINTS_SHOWN = 3
+"""How many of pypdf's distinct messages a warning quotes: a broken PDF can give hundreds."""
 
 _BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -63,7 +75,11 @@ class SourceDocument:
 def printable(path: str | os.PathLike[str]) -> str:
     """``path`` as a message can show it: bytes that are not UTF-8 as ``\\xff``, control
     characters escaped, so a hostile name can neither break a log line nor fake another one."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _one_line(os.fsencode(path).decode("utf-8", "backslashreplace"))
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its control characters escaped, so it can neither break nor fake a line."""
     return "".join(
         char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
         for char in text
@@ -97,37 +113,98 @@ def decode_text(raw: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _read_text(raw: bytes) -> tuple[str, tuple[int, ...]]:
-    return decode_text(raw), ()
+@dataclass(frozen=True)
+class _Reading:
+    """A file's text as its reader found it, and what the parser complained of on the way:
+    pypdf's messages name no file, so whoever knows the file reports them."""
+
+    text: str
+    page_starts: tuple[int, ...] = ()
+    complaints: tuple[str, ...] = ()
 
 
-def _read_html(raw: bytes) -> tuple[str, tuple[int, ...]]:
+def _with_complaints(reason: str, complaints: tuple[str, ...]) -> str:
+    """``reason`` followed by the first few of pypdf's ``complaints``, when it made any."""
+    if not complaints:
+        return reason
+    shown = "; ".join(complaints[:_COMPLAINTS_SHOWN])
+    if len(complaints) > _COMPLAINTS_SHOWN:
+        shown += f"; and {len(complaints) - _COMPLAINTS_SHOWN} more"
+    return f"{reason}; pypdf said: {shown}"
+
+
+class _Collected(logging.Handler):
+    """Keeps the messages of the records it is handed, once each, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: dict[str, None] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages[_one_line(record.getMessage())] = None
+        except Exception:  # a message that cannot be formatted is pypdf's bug, not a reason to stop
+            self.handleError(record)
+
+
+_PYPDF_LOGGER = logging.getLogger("pypdf")
+_ONE_PDF_AT_A_TIME = threading.Lock()
+
+
+@contextmanager
+def _pypdf_complaints() -> Iterator[dict[str, None]]:
+    """pypdf's warnings while the block runs, taken out of the log (where they would name no
+    file) and handed to the block's caller, who knows which file they are about.
+
+    A logger is shared by every thread, so PDFs are parsed one at a time: the messages caught
+    are then all about this PDF, and no other thread's are swallowed meanwhile. Parsing holds
+    the interpreter's lock anyway, so little is lost.
+    """
+    collected = _Collected()
+    with _ONE_PDF_AT_A_TIME:
+        propagate = _PYPDF_LOGGER.propagate
+        _PYPDF_LOGGER.addHandler(collected)
+        _PYPDF_LOGGER.propagate = False
+        try:
+            yield collected.messages
+        finally:
+            _PYPDF_LOGGER.propagate = propagate
+            _PYPDF_LOGGER.removeHandler(collected)
+
+
+def _read_text(raw: bytes) -> _Reading:
+    return _Reading(decode_text(raw))
+
+
+def _read_html(raw: bytes) -> _Reading:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(decode_text(raw), "html.parser")
     for hidden in soup(["script", "style", "noscript", "template", "head"]):
         hidden.decompose()
     lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n".join(line for line in lines if line), ()
+    return _Reading("\n".join(line for line in lines if line))
 
 
-def _read_pdf(raw: bytes) -> tuple[str, tuple[int, ...]]:
+def _read_pdf(raw: bytes) -> _Reading:
     from pypdf import PdfReader
 
-    try:
-        pages = [page.extract_text() or "" for page in PdfReader(io.BytesIO(raw)).pages]
-    # A malformed PDF makes pypdf raise nearly anything (PdfReadError, ValueError, KeyError,
-    # TypeError, struct.error, RecursionError...); each of them means this one file is broken.
-    except Exception as error:
-        raise UnreadableFile(f"broken PDF ({type(error).__name__}: {error})") from None
+    with _pypdf_complaints() as complaints:
+        try:
+            pages = [page.extract_text() or "" for page in PdfReader(io.BytesIO(raw)).pages]
+        # A malformed PDF makes pypdf raise nearly anything (PdfReadError, ValueError, KeyError,
+        # TypeError, struct.error, RecursionError...); each of them means this one file is broken.
+        except Exception as error:
+            reason = f"broken PDF ({type(error).__name__}: {_one_line(str(error))})"
+            raise UnreadableFile(_with_complaints(reason, tuple(complaints))) from None
     starts, text = [], ""
     for page in pages:
         starts.append(len(text))
         text += page.strip() + "\n\n"
-    return text, tuple(starts)
+    return _Reading(text, tuple(starts), tuple(complaints))
 
 
-_READERS: dict[str, Callable[[bytes], tuple[str, tuple[int, ...]]]] = {
+_READERS: dict[str, Callable[[bytes], _Reading]] = {
     ".txt": _read_text,
     ".md": _read_text,
     ".html": _read_html,
@@ -204,10 +281,14 @@ def load_document(
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise UnreadableFile(f"unsupported file type {path.suffix or '(none)'!r}")
-    text, page_starts = reader(_read_regular_file(path, max_file_bytes))
-    if not text.strip():
-        raise UnreadableFile("has no text")
-    return SourceDocument(path=name or str(path), text=text, page_starts=page_starts)
+    reading = reader(_read_regular_file(path, max_file_bytes))
+    if not reading.text.strip():
+        raise UnreadableFile(_with_complaints("has no text", reading.complaints))
+    name = name or str(path)
+    if reading.complaints:  # read all the same, but a page may be missing: say so, by name
+        read_anyway = f"read {printable(name)} despite problems"
+        logger.warning("%s", _with_complaints(read_anyway, reading.complaints))
+    return SourceDocument(path=name, text=reading.text, page_starts=reading.page_starts)
 
 
 def _unreachable(path: Path, error: OSError) -> str:
@@ -226,6 +307,10 @@ def _skip(path: Path, reason: str) -> None:
     logger.warning("skipping %s: %s", printable(path), reason)
 
 
+def _skip_quietly(path: Path, reason: str) -> None:
+    """For walks that only look for a change: the ingest that follows gives the warnings."""
+
+
 class _CorpusWalk:
     """The files under a corpus folder worth trying to read, found without trusting the tree.
 
@@ -238,6 +323,7 @@ class _CorpusWalk:
     def __init__(self, corpus_dir: Path, skip: Callable[[Path, str], None] = _skip) -> None:
         self.skip = skip  # told of every entry left out, and why
         self.root = os.path.realpath(corpus_dir)
+        self.examples = corpus_dir / EXAMPLES_FILE  # the page's suggested questions
         self.files: list[Path] = []
         self.listed: dict[tuple[int, int], Path] = {}
         self.real_folders: list[Path] = [corpus_dir]
@@ -284,6 +370,9 @@ class _CorpusWalk:
         if entry.name.startswith("."):
             logger.debug("skipping hidden %s", printable(path))
             return
+        if path == self.examples:
+            logger.debug("skipping %s: the page's example questions", printable(path))
+            return
         try:
             is_link = entry.is_symlink()
             info = os.stat(path)
@@ -313,7 +402,8 @@ def load_corpus(
     Paths are given as ``corpus_dir`` joined with the file's relative path, so a citation's
     ``source`` opens from the same working directory the corpus was named from. Hidden files and
     folders (a name starting with ``.``, ``.git`` among them) are left out with a debug line, as a
-    ``.git`` folder alone holds thousands; every other entry that is not read gets a warning.
+    ``.git`` folder alone holds thousands, and so is the page's ``examples.yaml`` at the top;
+    every other entry that is not read gets a warning.
     """
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {str(corpus_dir)!r} does not exist")
@@ -340,16 +430,22 @@ class FileStamp:
     mtime_ns: int
 
 
-def corpus_files(corpus_dir: Path) -> list[FileStamp]:
-    """Name, size and modification time of every file the loader would try (nothing is read,
-    nothing is logged): what tells an unchanged file from one to read again."""
+def corpus_files(corpus_dir: Path, *, warn: bool = True) -> list[FileStamp]:
+    """Name, size and modification time of every file the loader would try (nothing is read):
+    what tells an unchanged file from one to read again.
+
+    Each entry left out gets its warning here, as an ingest lists the corpus this way and then
+    reads only the files listed; ``warn=False`` is for a caller that only looks for a change.
+    """
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {str(corpus_dir)!r} does not exist")
+    skip = _skip if warn else _skip_quietly
     stamps = []
-    for path in _CorpusWalk(corpus_dir, skip=lambda path, reason: None).run():
+    for path in _CorpusWalk(corpus_dir, skip=skip).run():
         try:
             status = os.stat(path)
-        except OSError:
+        except OSError as error:
+            skip(path, _unreachable(path, error))
             continue
         stamps.append(FileStamp(path, status.st_size, status.st_mtime_ns))
     return stamps
@@ -359,7 +455,7 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     """A digest of ``corpus_files``: different whenever a file the loader would try is added,
     removed, edited or replaced, so an unchanged corpus is known without reading it."""
     try:
-        stamps = corpus_files(corpus_dir)
+        stamps = corpus_files(corpus_dir, warn=False)
     except FileNotFoundError:
         stamps = []
     entries = [f"{str(s.path)!r} {s.size} {s.mtime_ns}" for s in stamps]

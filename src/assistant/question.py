@@ -16,6 +16,24 @@ from dataclasses import dataclass, replace
 from assistant.text import corrected, follow_up_context, plain_question
 
 History = Sequence[tuple[str, str]]
+# Earlier turns a question is answered with: follow-ups lean on the turn before, and an LLM is
+# sent the history, so older or longer text would only cost time and prompt space. The page
+# keeps as many with each vote, so a voted answer can be asked again as it was answered.
+MAX_HISTORY_TURNS = 10  # the last turns kept; older ones are dropped
+MAX_HISTORY_ANSWER_CHARS = 4000  # of each earlier answer kept
+
+
+@dataclass(frozen=True)
+class CheckedQuestion:
+    """A question and its history as ``Assistant.check_question`` accepted them: the question
+    stripped, the history cut to its limits.
+
+    ``Assistant.ask`` and its siblings take one as it is, so a caller that checks first (the
+    page does, to refuse a bad request in one sentence before answering) is not checked twice.
+    """
+
+    text: str
+    history: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -29,11 +47,15 @@ class Question:
     def read(
         cls, text: str, history: History = (), vocabulary: frozenset[str] = frozenset()
     ) -> Question:
-        """``text`` cleaned against ``vocabulary`` (the collection's words)."""
-        leans_on = follow_up_context(text, history)
+        """``text`` cleaned against ``vocabulary`` (the collection's words).
+
+        Earlier turns come from the client as sent; characters that are not valid text (a lone
+        surrogate) become U+FFFD here, since the tokenizer and an LLM's JSON refuse them."""
+        earlier = tuple((_encodable(str(q)), _encodable(str(a))) for q, a in history)
+        leans_on = follow_up_context(text, earlier)
         return cls(
             text,
-            tuple((str(q), str(a)) for q, a in history),
+            earlier,
             corrected(plain_question(text), vocabulary),
             corrected(plain_question(leans_on), vocabulary) if leans_on else "",
         )
@@ -55,3 +77,8 @@ class Question:
         if len(pieces) < 2:
             return [self]
         return [replace(self, text=piece, cleaned=piece) for piece in pieces]
+
+
+def _encodable(text: str) -> str:
+    """``text`` with every lone surrogate, which UTF-8 cannot encode, replaced."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)

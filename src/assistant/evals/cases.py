@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from assistant.config import project_root
+
 KINDS = (
     "fact",
     "paraphrase",
@@ -45,17 +47,6 @@ class Case:
     source: str = ""
     history: tuple[tuple[str, str], ...] = ()
     brief: str = ""  # the instructions its question was written to (terse, chatty, ...)
-
-
-def project_root(cases_path: Path | str) -> Path:
-    """The folder sources are relative to: the parent of the ``evals`` folder holding the file
-    (so ``evals/cases.yaml`` and ``evals/corpora/<set>/cases.yaml`` agree), else the folder
-    above the file's folder."""
-    path = Path(cases_path).resolve()
-    for folder in path.parents:
-        if folder.name == "evals":
-            return folder.parent
-    return path.parent.parent
 
 
 def load_cases(path: Path | str, root: Path | None = None) -> list[Case]:

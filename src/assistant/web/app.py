@@ -13,6 +13,8 @@ to ``/gradio_api/call/ask``.
 What a client sends is checked before it is used: a bad argument gets one sentence saying what is
 expected, request bodies over ``MAX_REQUEST_BYTES`` are refused with 413 before they are parsed,
 votes take only what the page sends, and with a login, failed logins are throttled per address.
+Only ``/ask`` is served by name: the page's own handlers are reached through the queue, and
+check what they are sent themselves rather than leave it to Gradio's components.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,33 +33,33 @@ from starlette.middleware import Middleware
 
 from assistant import Answer, Assistant, Settings
 from assistant.answer.llm import remote_notice
-from assistant.app_documents import (
+from assistant.question import CheckedQuestion
+from assistant.web.documents import (
     DOCUMENTS_CSS,
+    UploadNamesChecked,
     UploadRouteLimit,
     documents_section,
     upload_limit,
 )
-from assistant.app_guard import (
+from assistant.web.examples import page_examples
+from assistant.web.feedback import FEEDBACK_FILE, FeedbackLog
+from assistant.web.guard import (
     MAX_REQUEST_BYTES,
+    ONE_SENTENCE_ERRORS,
     BodyLimit,
+    CompleteCallsOnly,
+    KnownStreamsOnly,
     LoginThrottle,
+    PublicEndpointsOnly,
     ThrottledLogin,
     exposure_warning,
     login_check,
+    uvicorn_trusting,
 )
-from assistant.app_render import CSS, JS, answer_message, sources_panel, user_message
-from assistant.feedback import FEEDBACK_FILE, FeedbackLog
+from assistant.web.render import CSS, JS, answer_message, sources_panel, user_message
 
 logger = logging.getLogger(__name__)
 TITLE = "Document assistant"
-EXAMPLES = [
-    "Which hospital will run the trial?",
-    "Which agencies approved the Phase I trial?",
-    "What cells is the therapy derived from?",
-    "How many people does spinal cord injury affect worldwide?",
-    "What did XS228 receive in 2023?",
-    "Who is XellSmart's chief executive?",
-]
 MAX_K = 10  # the slider's end, unless the settings ask for more
 CONCURRENCY = 2  # two cores: one answer at a time per core
 THEME = gr.themes.Soft(
@@ -104,6 +106,30 @@ def _refused(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
+def _checked_question(bot: Assistant, question: Any, history: Any) -> CheckedQuestion:
+    """The question and history as ``Assistant`` checks them, or the one-sentence refusal for
+    the client."""
+    try:
+        return bot.check_question(question, history)
+    except (TypeError, ValueError) as error:
+        raise _refused(str(error)) from None
+
+
+class _PageEvent(gr.EventData):
+    """A click on a message or a thumb, as the client reports it.
+
+    Gradio's ``SelectData`` and ``LikeData`` fail on a report missing a field before the
+    handler runs (a raw error, and a traceback in the log), so the handlers take the report as
+    sent, in ``sent``, and check each field themselves."""
+
+    def __init__(self, target: Any, data: Any) -> None:
+        super().__init__(target, data)
+        self.sent: dict[str, Any] = data if isinstance(data, dict) else {}
+
+
+NO_EVENT = _PageEvent(None, None)  # a call that reported no event at all
+
+
 def _turn_at(turns: list[dict[str, Any]], index: Any) -> dict[str, Any] | None:
     """The turn a chat message belongs to (two messages a turn), or None when ``index`` (sent by
     the client) names no message of this conversation."""
@@ -126,22 +152,26 @@ def build_app(bot: Assistant) -> gr.Blocks:
     """The page: chat with streaming answers, sources panel, examples, feedback, settings."""
     bots = _Bots(bot)
     feedback = FeedbackLog(Path(bot.settings.data_dir) / FEEDBACK_FILE)
+    examples = page_examples(bot)
     empty_panel = sources_panel(None, None, bot.source_text)
 
-    def respond(question: str, turns: list[dict[str, Any]], k: float, answerer: str) -> Iterator:
-        question = (question or "").strip()
-        if not question:
+    def respond(question: Any, turns: list[dict[str, Any]], k: Any, answerer: Any) -> Iterator:
+        """The answer, streamed into the chat. Inputs arrive as sent (``preprocess=False``):
+        Gradio's own checks of the slider and dropdown fail with raw errors on a bad value."""
+        if question is None or (isinstance(question, str) and not question.strip()):
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         chosen = bots.get(k, answerer)
         history = [(turn["question"], turn["answer"]["text"]) for turn in turns]
+        checked = _checked_question(chosen, question, history)
+        question = checked.text
         shown = [*_messages(turns), {"role": "user", "content": user_message(question)}]
         pending = {"text": "", "citations": [], "refused": False}
         panel = sources_panel(question, pending, bot.source_text, pending=True)
         yield "", [*shown, {"role": "assistant", "content": answer_message(pending)}], panel, turns
         answer = Answer(text="", citations=[], refused=False)
         try:
-            for answer in chosen.stream_answers(question, history):
+            for answer in chosen.stream_answers(checked):
                 partial = {
                     "role": "assistant",
                     "content": answer_message(answer.to_dict(), final=False),
@@ -161,23 +191,24 @@ def build_app(bot: Assistant) -> gr.Blocks:
         turns = [*turns, turn]
         yield "", _messages(turns), sources_panel(question, turn["answer"], bot.source_text), turns
 
-    def show_sources(turns: list[dict[str, Any]], event: gr.SelectData) -> str:
-        turn = _turn_at(turns, event.index)
+    def show_sources(turns: list[dict[str, Any]], event: _PageEvent = NO_EVENT) -> str:
+        turn = _turn_at(turns, event.sent.get("index"))
         if turn is None:
             return gr.skip()
         return sources_panel(turn["question"], turn["answer"], bot.source_text)
 
-    def vote(turns: list[dict[str, Any]], event: gr.LikeData) -> None:
+    def vote(turns: list[dict[str, Any]], event: _PageEvent = NO_EVENT) -> None:
         """A thumb on an answer: the page sends True (up), False (down), or "" when a thumb is
         clicked off again; anything else is refused, not written."""
-        turn = _turn_at(turns, event.index)
+        turn = _turn_at(turns, event.sent.get("index"))
         if turn is None:
             return
-        if isinstance(event.liked, bool):
+        liked = event.sent.get("liked", True)  # as Gradio's LikeData reads it
+        if isinstance(liked, bool):
             earlier = turns[: turns.index(turn)]
-            feedback.record(turn, "up" if event.liked else "down", earlier)
+            feedback.record(turn, "up" if liked else "down", earlier)
             gr.Info("Thanks: your vote was recorded.", duration=2)
-        elif event.liked == "":
+        elif liked == "":
             feedback.record(turn, None)
         else:
             raise _refused('A vote is a like or a dislike (true or false), or "" to take it back.')
@@ -200,12 +231,7 @@ def build_app(bot: Assistant) -> gr.Blocks:
         strings, of which the last 10 are used, each answer cut to 4,000 characters.
         """
         chosen = bots.get(k, answerer)
-        try:
-            question = chosen._checked(question)
-            pairs = chosen._checked_history(history)
-        except (TypeError, ValueError) as error:
-            raise _refused(str(error)) from None
-        return chosen.ask(question, pairs).to_dict()
+        return chosen.ask(_checked_question(chosen, question, history)).to_dict()
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
         turns = gr.State([])
@@ -230,7 +256,8 @@ def build_app(bot: Assistant) -> gr.Blocks:
                     latex_delimiters=[],
                     buttons=[],
                     feedback_options=("Like", "Dislike"),
-                    placeholder="Ask about the documents, or pick an example below.",
+                    placeholder="Ask about the documents"
+                    + (", or pick an example below." if examples else "."),
                 )
                 with gr.Row():
                     question = gr.Textbox(
@@ -242,7 +269,7 @@ def build_app(bot: Assistant) -> gr.Blocks:
                         autofocus=True,
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=80)
-                with gr.Row(elem_classes="examples-row"):
+                with gr.Row(elem_classes="examples-row", visible=bool(examples)):
                     gr.HTML(
                         '<span class="examples-label">Try:</span>',
                         js_on_load=None,
@@ -251,7 +278,7 @@ def build_app(bot: Assistant) -> gr.Blocks:
                         elem_classes="examples-label-block",
                     )
                     example_buttons = [
-                        gr.Button(text, size="sm", variant="secondary") for text in EXAMPLES
+                        gr.Button(text, size="sm", variant="secondary") for text in examples
                     ]
                 with gr.Row():
                     clear_button = gr.Button("Clear conversation", size="sm", elem_id="clear")
@@ -269,7 +296,12 @@ def build_app(bot: Assistant) -> gr.Blocks:
 
         private: dict[str, Any] = {"api_visibility": "private"}
         inputs, outputs = [question, turns, k, answerer], [question, chatbot, sources, turns]
-        answering = {"show_progress": "minimal", "trigger_mode": "once", **private}
+        answering = {
+            "show_progress": "minimal",
+            "trigger_mode": "once",
+            "preprocess": False,
+            **private,
+        }
         answers = [gr.on([question.submit, send.click], respond, inputs, outputs, **answering)]
         for button in example_buttons:
             fill = button.click(lambda text=button.value: text, None, question, **private)
@@ -298,14 +330,17 @@ def launch(
     block: bool = True,
     login_throttle: LoginThrottle | None = None,
     max_upload_bytes: int | None = None,
+    trusted_proxies: str = "",
 ) -> None:
     """Start the server with the page's theme, CSS and script; never a public share link.
 
     Request bodies are limited to ``MAX_REQUEST_BYTES``, uploads to ``max_upload_bytes`` (the
     largest document the page accepts; None when it accepts none); with ``auth``, failed
     logins are throttled per client address (``login_throttle``, by default
-    ``LoginThrottle()``). Serving beyond loopback without ``auth`` is warned about in the log
-    and on stderr.
+    ``LoginThrottle()``), which is the connection's unless it comes from one of
+    ``trusted_proxies`` (comma-separated addresses or networks), whose ``X-Forwarded-For`` then
+    names it. Only public endpoints are served by name, and every error is one sentence.
+    Serving beyond loopback without ``auth`` is warned about in the log and on stderr.
     """
     warning = exposure_warning(host, auth)
     if warning:
@@ -316,27 +351,33 @@ def launch(
         if max_upload_bytes is None
         else Middleware(
             UploadRouteLimit, max_bytes=MAX_REQUEST_BYTES, upload_bytes=max_upload_bytes
-        )
+        ),
+        Middleware(UploadNamesChecked),
+        Middleware(PublicEndpointsOnly, public=_public_endpoints(demo)),
+        Middleware(KnownStreamsOnly, queue_of=lambda: demo._queue),
+        Middleware(CompleteCallsOnly, inputs_of=_inputs_counter(demo)),
     ]
     if auth:
         middleware.append(Middleware(ThrottledLogin, throttle=login_throttle or LoginThrottle()))
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        share=False,
-        auth=login_check(auth),
-        auth_message="This assistant requires a login." if auth else None,
-        prevent_thread_lock=not block,
-        show_error=True,
-        footer_links=["api", "settings"],
-        theme=THEME,
-        css=CSS + DOCUMENTS_CSS,
-        max_file_size=max_upload_bytes,
-        js=JS,
-        ssr_mode=False,
-        quiet=not block,
-        app_kwargs={"middleware": middleware},
-    )
+    app_kwargs = {"middleware": middleware, "exception_handlers": ONE_SENTENCE_ERRORS}
+    with uvicorn_trusting(trusted_proxies):
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            auth=login_check(auth),
+            auth_message="This assistant requires a login." if auth else None,
+            prevent_thread_lock=not block,
+            show_error=True,
+            footer_links=["api", "settings"],
+            theme=THEME,
+            css=CSS + DOCUMENTS_CSS,
+            max_file_size=max_upload_bytes,
+            js=JS,
+            ssr_mode=False,
+            quiet=not block,
+            app_kwargs=app_kwargs,
+        )
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
@@ -350,4 +391,24 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         auth=settings.auth,
         block=True,
         max_upload_bytes=upload_limit(settings, host),
+        trusted_proxies=settings.trusted_proxies,
+    )
+
+
+def _inputs_counter(demo: gr.Blocks) -> Callable[[str | int], int | None]:
+    """How many values each handler of the page takes, by API name or by number."""
+    counts: dict[str | int, int] = {}
+    for number, function in demo.fns.items():
+        counts[number] = len(function.inputs)
+        if isinstance(function.api_name, str):
+            counts[function.api_name] = len(function.inputs)
+    return counts.get
+
+
+def _public_endpoints(demo: gr.Blocks) -> frozenset[str]:
+    """The names of the endpoints meant for clients (``/ask``), as the API page lists them."""
+    return frozenset(
+        function.api_name
+        for function in demo.fns.values()
+        if function.api_visibility == "public" and isinstance(function.api_name, str)
     )

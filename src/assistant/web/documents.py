@@ -3,7 +3,7 @@ allows it, adding and removing documents.
 
 Adding or removing a document changes what everyone using the page is answered from, so it is
 off unless ``allow_uploads`` is set, and needs a login when the page can be reached from other
-machines (``app_guard.exposure_warning``). Every handler checks this again when called, since a
+machines (``guard.exposure_warning``). Every handler checks this again when called, since a
 client can call an event without the page. An upload is read by the corpus loader, with the
 same checks as the corpus, before it lands in the corpus folder: a file the ingest would skip is
 refused with the reason, and never indexed.
@@ -11,6 +11,7 @@ refused with the reason, and never indexed.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -24,12 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from starlette.types import ASGIApp, Receive, Scope, Send
+from gradio_client.utils import strip_invalid_filename_characters
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.app_guard import BodyLimit, exposure_warning
 from assistant.assistant import Assistant, IndexedDocument
 from assistant.config import Settings
 from assistant.load import UnreadableFile, load_document, printable
+from assistant.web.guard import BodyLimit, exposure_warning
 
 logger = logging.getLogger(__name__)
 SUFFIXES = (".txt", ".md", ".html", ".pdf")
@@ -38,6 +44,8 @@ UPLOAD_FRAMING_BYTES = 64 * 1024  # multipart headers around an uploaded file
 MAX_NAME_BYTES = 255  # the longest file name most file systems take
 REFUSAL_SECONDS = 12  # a refusal stays up long enough to read what to do
 UPLOAD_TEMP_PREFIX = ".upload-"  # hidden: the loader and the corpus watcher pass over it
+GRADIO_NAME_BYTES = 200  # Gradio cuts an uploaded file's name to this
+GRADIO_REMOVES = '< > : " | ? * ` $ ! { }'  # and drops these (and control characters) from it
 
 DOCUMENTS_CSS = """
 .docs-panel { font-size: 0.92em; }
@@ -284,6 +292,104 @@ def accordion_label(documents: list[IndexedDocument]) -> str:
     return f"Documents ({len(documents)})"
 
 
+def upload_refusal(name: str) -> str | None:
+    """Why an uploaded file's name (as the client sent it) is refused, or None when the corpus
+    can take it and Gradio will keep it as it is.
+
+    Gradio renames uploads without a word (``../x.txt`` becomes ``x.txt``, ``a/b.txt``
+    ``b.txt``, a name is cut to 200 bytes), so a name is checked here, before Gradio sees it:
+    the document is then added under the name the user gave it, or not at all."""
+    try:
+        plain_name(name)
+    except DocumentRefused as refusal:
+        return str(refusal)
+    stored = strip_invalid_filename_characters(name)
+    if stored != name:
+        return (
+            f"{printable(name)!r} would be stored as {printable(stored)!r}; rename it to at "
+            f"most {GRADIO_NAME_BYTES} bytes, without spaces at its ends or any of "
+            f"{GRADIO_REMOVES}."
+        )
+    return None
+
+
+class _PartNames:
+    """The file names of a multipart body's parts, found as the body streams past."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self.found: list[str] = []
+        self._headers: dict[bytes, bytes] = {}
+        self._field = self._value = b""
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_header_field": self._on_field,
+                "on_header_value": self._on_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+            },
+        )
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The names of the parts whose headers end in ``chunk``."""
+        self.found = []
+        self._parser.write(chunk)
+        return self.found
+
+    def _on_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _on_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def _on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition"))
+        self._headers = {}
+        if b"filename" in options:  # read as Gradio reads it (route_utils._user_safe_decode)
+            raw = options[b"filename"]
+            try:
+                self.found.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                self.found.append(raw.decode("latin-1"))
+
+
+class UploadNamesChecked:
+    """ASGI middleware refusing, with 400 and one sentence, an upload whose file name
+    ``upload_refusal`` refuses, before Gradio writes any of it to its upload folder.
+
+    The names are read from the multipart body as it arrives; a part is refused before the
+    chunk holding its headers reaches Gradio (through the app's error handling, as
+    ``BodyLimit`` does), so a refused file leaves nothing behind."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/gradio_api/upload"):
+            await self.app(scope, receive, send)
+            return
+        kind, options = parse_options_header(Headers(scope=scope).get("content-type"))
+        if kind != b"multipart/form-data" or not options.get(b"boundary"):
+            refusal = "An upload must be sent as multipart/form-data with a boundary."
+            await JSONResponse({"detail": refusal}, status_code=400)(scope, receive, send)
+            return
+        names = _PartNames(options[b"boundary"])
+
+        async def checked() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                for name in names.feed(message.get("body", b"")):
+                    if refusal := upload_refusal(name):
+                        raise HTTPException(400, refusal)
+            return message
+
+        await self.app(scope, checked, send)
+
+
 class UploadRouteLimit:
     """ASGI middleware: the upload route takes bodies as large as a document the page accepts
     (plus multipart framing); every other request keeps the page's ``BodyLimit``."""
@@ -361,6 +467,8 @@ def documents_section(bot: Assistant, demo: gr.Blocks) -> None:
             done = _attempt(shelf.add, Path(path), Path(path).name, bool(replacing), True)
         finally:  # Gradio's copy of the upload: the corpus holds the document now, or nothing
             Path(path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # and its folder, named for the file's hash
+                Path(path).parent.rmdir()
         return *view(), None, False if done else gr.skip()
 
     controls.upload.upload(

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
-from assistant.assistant import MAX_HISTORY_TURNS
-from assistant.evals.cases import project_root
+from assistant.config import project_root
+from assistant.question import MAX_HISTORY_TURNS
 
 logger = logging.getLogger(__name__)
 
