@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from assistant.answer.store import SentenceDraft, SentenceRows, SentenceStore
 from assistant.snapshot import ByPosition
 
 logger = logging.getLogger(__name__)
-ANALYSIS_VERSION = "3"  # bump when what is read of a sentence changes: snapshots are made anew
+ANALYSIS_VERSION = "4"  # bump when what is read of a sentence changes: snapshots are made anew
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
 BOILERPLATE_HEADING = re.compile(
     r"^\s*(about\b|forward[- ]looking|safe harbou?r|media contact|investor contact|contacts?\b|"
@@ -31,6 +32,12 @@ BOILERPLATE_HEADING = re.compile(
 )
 ACRONYM = re.compile(r"((?:[\w'’-]+[\s-]+){1,8}?)\(([A-Za-z][A-Za-z0-9-]{1,9})\)")
 CONTENT_POS = {"NOUN", "PROPN", "VERB", "ADJ", "NUM", "ADV", "X"}
+# An amount written with its ISO 4217 code ("USD 1 million", "EUR 40m"), which spaCy's small
+# English model seldom labels MONEY, so "how much ..." found no amount in the sentence.
+CODED_AMOUNT = re.compile(
+    r"\b(?:USD|EUR|GBP|JPY|CNY|RMB|CHF|CAD|AUD|NZD|HKD|SGD|INR|KRW|SEK|NOK|DKK|BRL|MXN|ZAR|TWD)"
+    r"\s?\d[\d,.]*(?:\s?(?:thousand|million|billion|trillion|bn|[mkb])\b)?"
+)
 
 
 @dataclass(frozen=True)
@@ -144,12 +151,23 @@ class Collection:
         return len(self.snapshot.sentences)
 
     def knows(self, word: str) -> bool:
-        return word in self.frequency
+        return word in self.frequency or word in self.dotted
 
     def matches(self, word: str) -> set[str]:
-        """The collection's words that stand for ``word``: itself, or its WordNet kin."""
+        """The collection's words that stand for ``word``: itself (or its dotted spelling:
+        "us" for "u.s."), or its WordNet kin."""
         found = {word} if word in self.frequency else set()
+        found |= self.dotted.get(word, set())
         return found | self.kin.get(word, set())
+
+    @cached_property
+    def dotted(self) -> dict[str, set[str]]:
+        """The collection's dotted abbreviations by their spelling without dots."""
+        spelt: dict[str, set[str]] = {}
+        for word in self.frequency:
+            if "." in word.strip(".") and word.replace(".", "").isalpha():
+                spelt.setdefault(word.replace(".", ""), set()).add(word)
+        return spelt
 
     def idf(self, word: str) -> float:
         return math.log(1 + self.size / (1 + self.frequency.get(word, 0)))
@@ -186,11 +204,12 @@ def _reading(doc, text: str, first: bool, boilerplate: bool) -> list:
         lemma = token.lemma_.lower()
         lemmas |= {lemma, token.lower_}
         kinds.setdefault(lemma, token.pos_)
-    for entity in doc.ents:
+    entities = _entities(doc, text)
+    for entity in entities:
         lemmas.add(entity.text.lower())
     return [
         sorted(lemmas),
-        [[e.label_, e.text, e.start, e.end] for e in doc.ents],
+        [[e.label_, e.text, e.start, e.end] for e in entities],
         [t.lemma_.lower() for t in doc],
         first or _title_case(text),
         boilerplate,
@@ -200,6 +219,16 @@ def _reading(doc, text: str, first: bool, boilerplate: bool) -> list:
         sorted(kinds.items()),
         _defined_acronyms(text),
     ]
+
+
+def _entities(doc, text: str) -> list:
+    """spaCy's entities, with amounts in a currency code as MONEY in place of what they
+    overlap."""
+    coded = [doc.char_span(*m.span(), label="MONEY", alignment_mode="expand")
+             for m in CODED_AMOUNT.finditer(text)]  # fmt: skip
+    coded = [span for span in coded if span is not None]
+    kept = [e for e in doc.ents if not any(e.start < c.end and c.start < e.end for c in coded)]
+    return sorted(kept + coded, key=lambda span: span.start)
 
 
 def _firsts(rows: list[tuple[int, str, str]]) -> list[bool]:
