@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -16,16 +15,11 @@ import httpx
 from gradio_client import Client
 
 from assistant.web.render import answer_message, sources_panel, user_message
+from conftest import free_port
 
 HOSPITAL = "Which hospital will run the trial?"
 UNANSWERABLE = "Who is XellSmart's chief executive?"
 LOGIN = ("reader", "s3cret-pass")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(bot, auth: str | None = None) -> tuple[object, str]:

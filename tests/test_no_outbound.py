@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from gradio_client import Client
 from assistant import Settings
 from assistant.answer import llm
 from assistant.cli import main
+from conftest import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 STRACE = shutil.which("strace")
@@ -133,12 +133,6 @@ def strace_usable() -> str | None:
 
 STRACE_PROBLEM = strace_usable()
 needs_strace = pytest.mark.skipif(STRACE_PROBLEM is not None, reason=STRACE_PROBLEM or "")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
