@@ -59,7 +59,7 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: install-dev chromium strace lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 	$(BIN)/assistant eval --set golden --set dev --set heldout --json $(VENV)/eval-report.json --markdown evals/report.md
 
 bench: install-dev

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,27 +64,87 @@ def running_chroma(path: Path) -> Iterator[int]:
         yield port
 
 
-@contextmanager
-def serving(server: subprocess.Popen, probe: str, seconds: float, named) -> Iterator[None]:
-    """Wait until ``probe`` answers (failing with ``named()``, which may quote the server's
-    log, when ``server`` exits or ``seconds`` pass), then stop ``server`` when the block ends."""
+def ready(url: str) -> bool:
+    """Whether ``url`` answers with a success status within two seconds."""
     try:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                urllib.request.urlopen(probe, timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, f"{named()} exited at start"
-                assert time.monotonic() < deadline, f"{named()} did not start"
-                time.sleep(0.3)
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_serving(server: subprocess.Popen, probe: str, seconds: float, named) -> None:
+    """Wait until ``probe`` answers, failing with ``named()`` (which may quote the server's log)
+    when ``server`` exits or ``seconds`` pass."""
+
+    def started() -> bool:
+        if ready(probe):
+            return True
+        assert server.poll() is None, f"{named()} exited at start"
+        return False
+
+    wait_until(started, seconds, every=0.3, failure=lambda: f"{named()} did not start")
+
+
+@contextmanager
+def stopping(
+    servers: list[subprocess.Popen], group: bool = False, sig: int = signal.SIGTERM
+) -> Iterator[None]:
+    """When the block ends, end together the processes ``servers`` then holds (it may grow in
+    the block): ``sig`` to each, then SIGKILL to any still running after 20 s. With ``group``,
+    the signals go to each one's process group (a server started with ``start_new_session``,
+    whose children end with it)."""
+    try:
         yield
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+
+        def send(server: subprocess.Popen, number: int) -> None:
+            if group:
+                os.killpg(server.pid, number)
+            else:
+                server.send_signal(number)
+
+        for server in servers:
+            send(server, sig)
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                send(server, signal.SIGKILL)
+                server.wait()
+
+
+@contextmanager
+def serving(
+    server: subprocess.Popen,
+    probe: str,
+    seconds: float,
+    named,
+    group: bool = False,
+    sig: int = signal.SIGTERM,
+) -> Iterator[None]:
+    """Wait until ``probe`` answers (``wait_serving``), then end ``server`` when the block ends
+    (``stopping``, with ``group`` and ``sig``)."""
+    with stopping([server], group=group, sig=sig):
+        wait_serving(server, probe, seconds, named)
+        yield
+
+
+def child_environment(
+    root: Path,
+    drop: Callable[[str], object] = lambda name: name.startswith("ASSISTANT_"),
+    **settings,
+) -> dict[str, str]:
+    """This process's environment for a child working on ``root``: without the variables
+    ``drop`` picks (by default the caller's ``ASSISTANT_*`` settings), with ``root``'s corpus,
+    index and data folders and ``settings`` as ``ASSISTANT_*`` variables (``chroma_port=8000``
+    sets ``ASSISTANT_CHROMA_PORT``)."""
+    environment = {name: value for name, value in os.environ.items() if not drop(name)}
+    folders = {f"{name}_dir": root / name for name in ("corpus", "index", "data")}
+    environment |= {
+        f"ASSISTANT_{name.upper()}": str(value) for name, value in (folders | settings).items()
+    }
+    return environment
 
 
 CHROMIUM_FLAGS = [
@@ -113,14 +174,17 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-def wait_until(check, timeout: float = 10.0):
-    """Poll ``check`` until it returns something truthy (returned), failing after ``timeout``."""
+def wait_until(check, timeout: float = 10.0, every: float = 0.1, failure=None):
+    """Call ``check`` every ``every`` seconds until it returns something truthy (returned),
+    failing once ``timeout`` has passed with ``failure()`` as the message (by default, what
+    ``check``'s docstring says it waits for)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {check.__doc__ or check}")
+    while not (result := check()):
+        if time.monotonic() >= deadline:
+            message = failure() if failure else f"timed out waiting for {check.__doc__ or check}"
+            raise AssertionError(message)
+        time.sleep(every)
+    return result
 
 
 def ask_on_page(page, question: str, done_text: str | None = None) -> None:
@@ -212,9 +276,7 @@ def running_page(root: Path, log: Path, **settings: str) -> Iterator[str]:
     folder is ``root/gradio``."""
     assistant = shutil.which("assistant", path=str(Path(sys.executable).parent))
     assert assistant, "the assistant command ships with the package"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ASSISTANT_")}
-    folders = {f"{name}_dir": str(root / name) for name in ("corpus", "index", "data")}
-    env |= {f"ASSISTANT_{name.upper()}": value for name, value in (folders | settings).items()}
+    env = child_environment(root, **settings)
     env |= {"GRADIO_TEMP_DIR": str(root / "gradio"), "HF_HUB_OFFLINE": "1"}
     port = free_port()
     with log.open("wb") as output:
@@ -229,3 +291,19 @@ def running_page(root: Path, log: Path, **settings: str) -> Iterator[str]:
         server, url + "config", 120, lambda: f"assistant serve ({log.read_text()[-2000:]})"
     ):
         yield url
+
+
+@contextmanager
+def page_server(assistant, **options) -> Iterator[str]:
+    """The chat page and its API over ``assistant``, in this process on a free loopback port,
+    until the block ends: yields its URL. ``options`` go to ``assistant.web.app.launch`` (which
+    returns once the page answers)."""
+    from assistant.web.app import build_app, launch
+
+    demo = build_app(assistant)
+    port = free_port()
+    launch(demo, host="127.0.0.1", port=port, block=False, **options)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

@@ -222,3 +222,22 @@ def test_wordnet_categories_from_the_table_agree_with_nltk():
         assert noun_category(noun) == reader.synsets(noun, "n")[0].lexname()
     for verb in ("pay", "raise", "enroll"):
         assert verb_category(verb) == reader.synsets(verb, "v")[0].lexname()
+
+
+def test_a_which_question_is_answered_by_its_noun_with_a_designation(bot):
+    """WordNet files "phase" under time, so "which phase" wants a date; "Phase I" answers it
+    all the same, and a sentence without the designation still lacks the answer."""
+    from assistant.answer.features import FEATURES
+    from assistant.answer.reading import read
+    from assistant.question import Question
+
+    answerer = bot.answerer
+    asked = "Which phase of clinical trials did XellSmart receive approval to begin?"
+    reading = read(Question.read(asked), answerer.collection)
+    assert reading.focus == "phase" and "DATE" in reading.wanted
+    positions, rows, _ = answerer.measure(Question.read(asked), bot.retrieve(asked, []), reading)
+    missing = dict(zip(positions, rows[:, FEATURES.index("type_missing")], strict=True))
+    texts = {p: answerer.collection.spans[p].text for p in positions}
+    designated = [p for p, text in texts.items() if "Phase I " in text]
+    assert designated and all(missing[p] == 0 for p in designated)
+    assert any(missing[p] == 1 for p, text in texts.items() if "phase" not in text.lower())

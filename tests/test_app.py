@@ -15,21 +15,11 @@ import httpx
 from gradio_client import Client
 
 from assistant.web.render import answer_message, sources_panel, user_message
-from conftest import free_port
+from conftest import page_server
 
 HOSPITAL = "Which hospital will run the trial?"
 UNANSWERABLE = "Who is XellSmart's chief executive?"
 LOGIN = ("reader", "s3cret-pass")
-
-
-def start(bot, auth: str | None = None) -> tuple[object, str]:
-    """The real page and API in this process, on a free loopback port."""
-    from assistant.web.app import build_app, launch
-
-    demo = build_app(bot)
-    port = free_port()
-    launch(demo, host="127.0.0.1", port=port, auth=auth, block=False)
-    return demo, f"http://127.0.0.1:{port}/"
 
 
 def client(url: str, **kwargs) -> Client:
@@ -38,9 +28,8 @@ def client(url: str, **kwargs) -> Client:
 
 @pytest.fixture(scope="module")
 def server(bot) -> Iterator[str]:
-    demo, url = start(bot)
-    yield url
-    demo.close()
+    with page_server(bot) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +39,8 @@ def api(server) -> Client:
 
 @pytest.fixture(scope="module")
 def locked_server(bot) -> Iterator[str]:
-    demo, url = start(bot, auth=":".join(LOGIN))
-    yield url
-    demo.close()
+    with page_server(bot, auth=":".join(LOGIN)) as url:
+        yield url
 
 
 def test_ask_returns_json_answer_with_exact_citations(api, bot):

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,11 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant import Assistant
 from assistant.question import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
-from assistant.web.app import build_app, launch
+from assistant.web.app import launch
 from assistant.web.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, FeedbackLog
 from assistant.web.guard import MAX_REQUEST_BYTES, LoginThrottle, exposure_warning
-from conftest import LIGHTHOUSE, running_page, wait_until
-from test_app import HOSPITAL, LOGIN, free_port, start
+from conftest import LIGHTHOUSE, page_server, running_page, wait_until
+from test_app import HOSPITAL, LOGIN
 
 INTERNALS = ("no attribute", "unpack", "KeyError", "not iterable", "invalid literal", "Traceback")
 
@@ -123,9 +124,8 @@ class Page:
 def page(bot, tmp_path_factory) -> Iterator[Page]:
     """The page and its API, with a feedback file of its own."""
     data_dir = tmp_path_factory.mktemp("page-data")
-    demo, url = start(bot.with_settings(data_dir=data_dir))
-    yield Page(url, data_dir / FEEDBACK_FILE)
-    demo.close()
+    with page_server(bot.with_settings(data_dir=data_dir)) as url:
+        yield Page(url, data_dir / FEEDBACK_FILE)
 
 
 def call_ask(url: str, data: list) -> tuple[str, Any]:
@@ -285,11 +285,8 @@ def login(url: str, user: str, password: str) -> httpx.Response:
 
 
 def test_failed_logins_lock_the_client_out_for_a_while(bot):
-    demo, port = build_app(bot), free_port()
     throttle = LoginThrottle(allowed_failures=5, first_lockout=1.0)
-    launch(demo, port=port, auth=":".join(LOGIN), block=False, login_throttle=throttle)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    with page_server(bot, auth=":".join(LOGIN), login_throttle=throttle) as url:
         statuses = [login(url, LOGIN[0], f"guess-{n}").status_code for n in range(6)]
         assert statuses == [400] * 5 + [429]
         locked_out = login(url, *LOGIN)  # the right password, during the lockout
@@ -298,8 +295,6 @@ def test_failed_logins_lock_the_client_out_for_a_while(bot):
         # the lockout ends on the server's clock: poll it (a refused login does not extend it)
         wait_until(lambda: login(url, *LOGIN).status_code == 200, timeout=10)
         assert login(url, LOGIN[0], "guess-again").status_code == 400  # the count starts anew
-    finally:
-        demo.close()
 
 
 SPOOFED = [
@@ -310,24 +305,16 @@ SPOOFED = [
 ]
 
 
-def locked_page(bot, trusted_proxies: str = "") -> tuple[object, str]:
+def locked_page(bot, trusted_proxies: str = "") -> AbstractContextManager[str]:
     """The page with a login, locking an address out for a minute after two failures."""
-    demo, port = build_app(bot), free_port()
     throttle = LoginThrottle(allowed_failures=2, first_lockout=60.0)
-    launch(
-        demo,
-        port=port,
-        auth=":".join(LOGIN),
-        block=False,
-        login_throttle=throttle,
-        trusted_proxies=trusted_proxies,
+    return page_server(
+        bot, auth=":".join(LOGIN), login_throttle=throttle, trusted_proxies=trusted_proxies
     )
-    return demo, f"http://127.0.0.1:{port}/"
 
 
 def test_forwarding_headers_do_not_dodge_a_lockout(bot):
-    demo, url = locked_page(bot)
-    try:
+    with locked_page(bot) as url:
         assert [login(url, LOGIN[0], f"guess-{n}").status_code for n in range(3)] == [
             400,
             400,
@@ -338,13 +325,9 @@ def test_forwarding_headers_do_not_dodge_a_lockout(bot):
             for h in SPOOFED
         ]
         assert [response.status_code for response in dodges] == [429] * len(SPOOFED)
-    finally:
-        demo.close()
 
 
 def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_apart(bot):
-    demo, url = locked_page(bot, trusted_proxies="127.0.0.1, ::1")
-
     def tries(client: str) -> list[int]:
         forwarded = {"X-Forwarded-For": client}
         form = {"username": LOGIN[0], "password": "guess"}
@@ -352,12 +335,10 @@ def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_apart(bot):
             httpx.post(url + "login", data=form, headers=forwarded).status_code for _ in range(3)
         ]
 
-    try:
+    with locked_page(bot, trusted_proxies="127.0.0.1, ::1") as url:
         assert tries("10.0.0.1") == [400, 400, 429]
         assert tries("10.0.0.2") == [400, 400, 429]  # another client behind the proxy
         assert tries("198.51.100.7, 10.0.0.1") == [429] * 3  # the proxy appends the client
-    finally:
-        demo.close()
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +16,14 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PROJECT, ask_on_page, assistant_in, wait_until, with_corpus_copy
+from conftest import (
+    PROJECT,
+    ask_on_page,
+    assistant_in,
+    page_server,
+    wait_until,
+    with_corpus_copy,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -42,16 +48,9 @@ def shipped_bot(tmp_path_factory, embeddings):
 
 
 @pytest.fixture(scope="module")
-def server(shipped_bot) -> Iterator[str]:
-    from assistant.web.app import build_app, launch
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    demo = build_app(shipped_bot)
-    launch(demo, host="127.0.0.1", port=port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+def shipped_server(shipped_bot) -> Iterator[str]:
+    with page_server(shipped_bot) as url:
+        yield url
 
 
 def feedback_lines(path: Path) -> list[dict]:
@@ -60,14 +59,14 @@ def feedback_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_chat_in_a_real_browser(server, browser, shipped_bot):
+def test_chat_in_a_real_browser(shipped_server, browser, shipped_bot):
     page = browser.new_page(viewport={"width": 1400, "height": 960})
     requests: list[str] = []
     errors: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.set_default_timeout(TIMEOUT)
-    page.goto(server)
+    page.goto(shipped_server)
 
     # Ask; the answer streams in, then its [1] chip and the highlighted quote in context show.
     ask_on_page(page, HOSPITAL)
@@ -146,13 +145,13 @@ def test_chat_in_a_real_browser(server, browser, shipped_bot):
     page.close()
 
 
-def test_the_page_on_a_phone(server, browser):
+def test_the_page_on_a_phone(shipped_server, browser):
     """At a phone's 390-pixel width the conversation, the sources panel and the documents panel
     stack, nothing scrolls sideways, and an answer's quote, a refusal's closest passages and
     the indexed documents can be read."""
     page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     page.set_default_timeout(TIMEOUT)
-    page.goto(server)
+    page.goto(shipped_server)
     ask_on_page(page, HOSPITAL)
     expect(page.locator("#sources .src-card mark").first).to_contain_text("Third Affiliated")
     ask_on_page(page, UNANSWERABLE)

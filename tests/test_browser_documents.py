@@ -20,7 +20,7 @@ from conftest import (
     PROJECT,
     ask_on_page,
     assistant_in,
-    free_port,
+    page_server,
     with_corpus_copy,
 )
 
@@ -52,21 +52,16 @@ def uploads_in_gradios_cache() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, embeddings) -> Iterator[tuple[str, Assistant]]:
+def upload_server(tmp_path_factory, embeddings) -> Iterator[tuple[str, Assistant]]:
     """The page over an assistant of its own (its own corpus copy), uploads allowed."""
-    from assistant.web.app import build_app, launch
-
     root = with_corpus_copy(tmp_path_factory.mktemp("browser-documents"))
     bot = assistant_in(root, embeddings, allow_uploads=True)
-    demo = build_app(bot)
-    port = free_port()
-    launch(demo, port=port, block=False, max_upload_bytes=bot.settings.max_file_bytes)
-    yield f"http://127.0.0.1:{port}/", bot
-    demo.close()
+    with page_server(bot, max_upload_bytes=bot.settings.max_file_bytes) as url:
+        yield url, bot
 
 
-def test_upload_a_document_then_ask_about_it(server, browser, tmp_path):
-    url, bot = server
+def test_upload_a_document_then_ask_about_it(upload_server, browser, tmp_path):
+    url, bot = upload_server
     upload = tmp_path / NAME
     upload.write_text(LIGHTHOUSE, encoding="utf-8")
     for stale in uploads_in_gradios_cache():  # left by an earlier run

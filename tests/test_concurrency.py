@@ -13,25 +13,19 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
-from assistant import Assistant, Settings
-from conftest import free_port, shown
+from assistant import Assistant
+from conftest import free_port, serving, shown, wait_until
+from index_kills import settings_in
 
 QUESTION = "Which hospital will run the trial?"
 FACT = "Third Affiliated Hospital"
 RENAMED = "Riverside Teaching Hospital"
 REBUILT = "Harbour View Hospital"
-
-
-def settings_in(root: Path) -> Settings:
-    return Settings.load(
-        environ={}, corpus_dir=root / "corpus", index_dir=root / "index", data_dir=root / "data"
-    )
 
 
 @pytest.fixture
@@ -132,17 +126,9 @@ def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebui
     log = root / "serve.log"
     server = cli(root, "serve", "--port", str(port), log=log)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                Client(url, verbose=False, analytics_enabled=False)
-                break
-            except Exception:
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "the page did not start"
-                time.sleep(0.5)
-
+    with serving(
+        server, url + "config", 120, lambda: f"the page ({log.read_text()})", sig=signal.SIGINT
+    ):
         document = next((root / "corpus").iterdir())
         versions = {str(root / "corpus" / document.name): {document.read_text(encoding="utf-8")}}
         calls, failures, citations = [0], [], []
@@ -185,8 +171,6 @@ def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebui
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
-    finally:
-        stop_server(server)
 
     assert "Traceback" not in log.read_text()
     assert calls[0] > 20 and failures == [], failures[:3]
@@ -198,20 +182,13 @@ def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebui
 
 def answers_with(api: Client, fact: str, seconds: float = 90) -> None:
     """Wait until the page's answer (or its closest passages) shows ``fact``."""
-    deadline = time.monotonic() + seconds
-    while fact not in shown_text(api.predict(QUESTION, api_name="/ask")):
-        assert time.monotonic() < deadline, f"the page never answered with {fact!r}"
-        time.sleep(1)
+    wait_until(
+        lambda: fact in shown_text(api.predict(QUESTION, api_name="/ask")),
+        seconds,
+        every=1,
+        failure=lambda: f"the page never answered with {fact!r}",
+    )
 
 
 def shown_text(answer: dict) -> str:
     return " ".join([answer["text"], *(passage["text"] for passage in answer.get("closest", []))])
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGINT)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()

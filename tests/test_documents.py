@@ -32,7 +32,7 @@ from conftest import (
     LIGHTHOUSE_FACT,
     LIGHTHOUSE_QUESTION,
     assistant_in,
-    free_port,
+    page_server,
     with_corpus_copy,
 )
 
@@ -350,40 +350,25 @@ def test_changes_from_two_tabs_at_once_leave_a_sound_index(shelf, library, tmp_p
 # ---------------------------------------------------------------- the page
 
 
-def start_page(bot: Assistant, max_upload_bytes: int | None = None) -> tuple[object, str]:
-    from assistant.web.app import build_app, launch
-
-    demo = build_app(bot)
-    port = free_port()
-    launch(demo, host="127.0.0.1", port=port, block=False, max_upload_bytes=max_upload_bytes)
-    return demo, f"http://127.0.0.1:{port}/"
-
-
 def component_ids(url: str) -> set[str]:
     config = httpx.get(url + "config").json()
     return {c["props"].get("elem_id") for c in config["components"]} - {None}
 
 
 def test_the_page_lists_documents_without_upload_controls_by_default(bot):
-    demo, url = start_page(bot)
-    try:
+    with page_server(bot) as url:
         ids = component_ids(url)
         assert {"documents", "docs-panel"} <= ids
         assert not {"docs-upload", "docs-remove", "docs-confirm"} & ids
         endpoints = httpx.get(url + "gradio_api/info").json()
         assert list(endpoints["named_endpoints"]) == ["/ask"]
-    finally:
-        demo.close()
 
 
 def test_the_upload_route_takes_a_document_up_to_the_cap_only_when_uploads_are_on(library):
     body = b"x" * 1_500_000  # over the page's 1 MB request limit, under the cap below
     for limit, status in ((None, 413), (2 * 2**20, 200)):
-        demo, url = start_page(library, max_upload_bytes=limit)
-        try:
+        with page_server(library, max_upload_bytes=limit) as url:
             response = httpx.post(
                 url + "gradio_api/upload", files={"files": ("big.txt", body, "text/plain")}
             )
             assert response.status_code == status, response.text
-        finally:
-            demo.close()

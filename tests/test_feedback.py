@@ -21,7 +21,7 @@ from assistant.cli import main
 from assistant.config import project_root
 from assistant.evals.cases import CaseError, load_cases, resolve_source
 from assistant.web.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, TODO_ANSWERABLE, FeedbackLog
-from conftest import ask_on_page, wait_until
+from conftest import ask_on_page, page_server, wait_until
 
 HOSPITAL = "Which hospital will run the trial?"
 HOSPITAL_NAME = "Third Affiliated Hospital of Sun Yat-sen University"
@@ -304,11 +304,8 @@ def test_a_reviewed_draft_loads_into_an_eval_set(tmp_path, answers):
 @pytest.fixture
 def page_with_own_feedback(bot, tmp_path) -> Iterator[tuple[str, Path]]:
     """The real page on loopback, writing votes to a data folder of its own."""
-    from test_app import start
-
-    demo, url = start(bot.with_settings(data_dir=tmp_path / "data"))
-    yield url, tmp_path / "data"
-    demo.close()
+    with page_server(bot.with_settings(data_dir=tmp_path / "data")) as url:
+        yield url, tmp_path / "data"
 
 
 @pytest.mark.browser

@@ -39,19 +39,6 @@ def small(tmp_path_factory, workspace, embeddings) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def large(tmp_path_factory, workspace, embeddings) -> Path:
-    """A folder with a corpus and its built index, copied (never used) by each row.  The
-    corpus is large enough (over a thousand sentences) that Chroma keeps its vectors in its
-    HNSW files, not only in its write-ahead log."""
-    root = tmp_path_factory.mktemp("large")
-    shutil.copytree(workspace / "corpus", root / "corpus")
-    for document in (PROJECT / "evals" / "corpora").glob("*/*.txt"):
-        shutil.copy(document, root / "corpus" / document.name)
-    Assistant(settings_in(root), embeddings=embeddings)
-    return root
-
-
 MEDIUM_DOCUMENTS = 31  # eval documents beside the product's: 1,058 sentences
 
 
@@ -146,11 +133,11 @@ def manifest_entry(key: str, value: str) -> Callable[[Path], None]:
 SNAPSHOT = "snapshots/*/"
 BM25 = SNAPSHOT + "bm25/"
 DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {  # damage: (fixture, how)
-    "32 KB of random bytes inside chroma.sqlite3": ("large", random_bytes_in_database),
+    "32 KB of random bytes inside chroma.sqlite3": ("medium", random_bytes_in_database),
     "chroma.sqlite3 replaced by text": ("small", database_replaced_by_text),
-    "a segment folder deleted": ("large", segment_folder_deleted),
-    "data_level0.bin files truncated": ("large", truncated("*/data_level0.bin")),
-    "header.bin files truncated": ("large", truncated("*/header.bin")),
+    "a segment folder deleted": ("medium", segment_folder_deleted),
+    "data_level0.bin files truncated": ("medium", truncated("*/data_level0.bin")),
+    "header.bin files truncated": ("medium", truncated("*/header.bin")),
     "length.bin files truncated": ("medium", truncated("*/length.bin")),
     "manifest: retired is not JSON": ("small", manifest_entry("retired", '{"a": 1, "b": ')),
     "manifest: building is not JSON": ("small", manifest_entry("building", '{"segment": ')),

@@ -14,7 +14,6 @@ import ipaddress
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from gradio_client import Client
@@ -30,7 +28,7 @@ from gradio_client import Client
 from assistant import Settings
 from assistant.answer import llm
 from assistant.cli import main
-from conftest import free_port
+from conftest import child_environment, free_port, serving
 
 PROJECT = Path(__file__).resolve().parent.parent
 STRACE = shutil.which("strace")
@@ -144,19 +142,14 @@ def home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def child_environment(home) -> dict[str, str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in SWITCHES and not SWITCH_NAME.search(name)
-    }
-    environment.update(
-        ASSISTANT_CORPUS_DIR=str(home / "corpus"),
-        ASSISTANT_INDEX_DIR=str(home / "index"),
-        ASSISTANT_DATA_DIR=str(home / "data"),
-        ASSISTANT_ANSWERER="extractive",
+def bare_environment(home) -> dict[str, str]:
+    """The children's environment: this one without any telemetry or offline switch, with the
+    folders of ``home`` and the extractive answerer."""
+    return child_environment(
+        home,
+        drop=lambda name: name in SWITCHES or SWITCH_NAME.search(name),
+        answerer="extractive",
     )
-    return environment
 
 
 def traced(trace_file: Path, *arguments: str) -> list[str]:
@@ -178,9 +171,9 @@ def assert_stayed_local(trace_file: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def ingested(home, child_environment) -> Path:
+def ingested(home, bare_environment) -> Path:
     trace = home / "ingest.strace"
-    run_traced(home, child_environment, trace, "ingest")
+    run_traced(home, bare_environment, trace, "ingest")
     return trace
 
 
@@ -204,16 +197,14 @@ def test_ingest_sends_nothing_outside(ingested):
 
 
 @needs_strace
-def test_ask_sends_nothing_outside(home, child_environment, ingested):
+def test_ask_sends_nothing_outside(home, bare_environment, ingested):
     trace = home / "ask.strace"
-    assert "Sun Yat-sen" in run_traced(
-        home, child_environment, trace, "ask", QUESTIONS[0], "--json"
-    )
+    assert "Sun Yat-sen" in run_traced(home, bare_environment, trace, "ask", QUESTIONS[0], "--json")
     assert_stayed_local(trace)
 
 
 @contextmanager
-def serving(home: Path, environment: dict[str, str], trace: Path) -> Iterator[str]:
+def serve_traced(home: Path, environment: dict[str, str], trace: Path) -> Iterator[str]:
     """``assistant serve`` on a free loopback port, under strace, until the block ends."""
     port = free_port()
     log_path = home / "serve.log"
@@ -226,34 +217,17 @@ def serving(home: Path, environment: dict[str, str], trace: Path) -> Iterator[st
             stderr=subprocess.STDOUT,
             start_new_session=True,  # strace and the server in one group, ended together
         )
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            deadline = time.monotonic() + 120
-            while not ready(url):
-                assert server.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "the server did not start within 120 s"
-                time.sleep(0.5)
-            yield url
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "config", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    url = f"http://127.0.0.1:{port}/"
+    with serving(
+        server, url + "config", 120, lambda: f"the server ({log_path.read_text()})", group=True
+    ):
+        yield url
 
 
 @needs_strace
-def test_serve_sends_nothing_outside(home, child_environment, ingested):
+def test_serve_sends_nothing_outside(home, bare_environment, ingested):
     trace = home / "serve.strace"
-    with serving(home, child_environment, trace) as url:
+    with serve_traced(home, bare_environment, trace) as url:
         started = time.monotonic()
         api = Client(url, verbose=False, analytics_enabled=False)
         for question in QUESTIONS:

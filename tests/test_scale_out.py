@@ -8,7 +8,6 @@ process talking to a real server on 127.0.0.1, because what is tested lies betwe
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,16 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from assistant import Assistant, Settings
-from conftest import CORPUS_FILE, free_port, run_cli, running_chroma
+from conftest import (
+    CORPUS_FILE,
+    child_environment,
+    free_port,
+    run_cli,
+    running_chroma,
+    stopping,
+    wait_serving,
+    wait_until,
+)
 
 # Questions about the first document, with words the sentence cited for each must hold.
 KNOWN = {
@@ -52,31 +61,6 @@ def chroma_server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
         yield port, path
 
 
-def stop(*processes: subprocess.Popen) -> None:
-    """End ``processes`` together, killing any that has not ended within 20 s."""
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def child_environment(root: Path, chroma_port: int) -> dict[str, str]:
-    """This environment without any ASSISTANT_* setting of the caller's, plus the server's."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    environment.update(
-        ASSISTANT_CHROMA_HOST="127.0.0.1",
-        ASSISTANT_CHROMA_PORT=str(chroma_port),
-        ASSISTANT_CORPUS_DIR=str(root / "corpus"),
-        ASSISTANT_INDEX_DIR=str(root / "index"),
-        ASSISTANT_DATA_DIR=str(root / "data"),
-    )
-    return environment
-
-
 def ingest(root: Path, environment: dict[str, str]) -> str:
     result = run_cli(root, "ingest", env=environment)
     assert result.returncode == 0, result.stderr
@@ -84,12 +68,13 @@ def ingest(root: Path, environment: dict[str, str]) -> str:
 
 
 @contextmanager
-def serving(root: Path, environment: dict[str, str], count: int) -> Iterator[list[str]]:
+def serve_replicas(root: Path, environment: dict[str, str], count: int) -> Iterator[list[str]]:
     """``count`` ``assistant serve`` processes on free loopback ports, until the block ends:
     their base URLs. Each logs to ``serve-<n>.log`` in ``root``; all are ended together."""
     with ExitStack() as stack:
         pages: list[tuple[subprocess.Popen, Path, str]] = []
-        stack.callback(lambda: stop(*(process for process, _, _ in pages)))
+        processes: list[subprocess.Popen] = []
+        stack.enter_context(stopping(processes))
         for number in range(count):
             log_path = root / f"serve-{number}.log"
             port = free_port()
@@ -100,13 +85,16 @@ def serving(root: Path, environment: dict[str, str], count: int) -> Iterator[lis
                 stdout=stack.enter_context(log_path.open("w")),
                 stderr=subprocess.STDOUT,
             )
+            processes.append(process)
             pages.append((process, log_path, f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + STARTUP_SECONDS
         for process, log_path, url in pages:
-            while not ready(url):
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, f"{url} did not start: {log_path.read_text()}"
-                time.sleep(0.5)
+            wait_serving(
+                process,
+                f"{url}/config",
+                deadline - time.monotonic(),
+                lambda url=url, log_path=log_path: f"{url} ({log_path.read_text()})",
+            )
         try:
             yield [url for _, _, url in pages]
         except Exception as error:  # a page that died since it started: say why
@@ -114,13 +102,6 @@ def serving(root: Path, environment: dict[str, str], count: int) -> Iterator[lis
                 if process.poll() is not None:
                     raise AssertionError(f"{url} exited: {log_path.read_text()}") from error
             raise
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/config", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def ask(url: str, question: str) -> dict:
@@ -142,6 +123,12 @@ def ask(url: str, question: str) -> dict:
 
 def cites(answer: dict, expected: str) -> bool:
     return any(expected in citation["quote"] for citation in answer["citations"])
+
+
+def answer_citing(url: str, question: str, expected: str) -> dict | None:
+    """The page's answer to ``question`` when it cites ``expected``, else None."""
+    answer = ask(url, question)
+    return answer if cites(answer, expected) else None
 
 
 def check_answer(answer: dict, expected: str, texts: dict[str, str], url: str) -> None:
@@ -175,10 +162,10 @@ def test_two_pages_answer_from_one_chroma_server_and_follow_a_new_ingest(
     texts = {str(first): first.read_text(encoding="utf-8")}
     # the query model's ONNX export, made once this session, spares the first ingest making it
     shutil.copytree(embeddings.cache_dir, tmp_path / "index")
-    environment = child_environment(tmp_path, chroma_port)
+    environment = child_environment(tmp_path, chroma_host="127.0.0.1", chroma_port=chroma_port)
 
     assert "1 documents" in ingest(tmp_path, environment)
-    with serving(tmp_path, environment, count=2) as urls:
+    with serve_replicas(tmp_path, environment, count=2) as urls:
         ask_all(urls, KNOWN, texts)
         for url in urls:
             assert not cites(ask(url, NEW_QUESTION), NEW_FACT)
@@ -189,9 +176,12 @@ def test_two_pages_answer_from_one_chroma_server_and_follow_a_new_ingest(
         assert "2 documents" in ingest(tmp_path, environment)
         deadline = time.monotonic() + FOLLOW_SECONDS
         for url in urls:
-            while not cites(answer := ask(url, NEW_QUESTION), NEW_FACT):
-                assert time.monotonic() < deadline, f"{url} still answers from the old index"
-                time.sleep(0.5)
+            answer = wait_until(
+                partial(answer_citing, url, NEW_QUESTION, NEW_FACT),
+                deadline - time.monotonic(),
+                every=0.5,
+                failure=lambda url=url: f"{url} still answers from the old index",
+            )
             check_answer(answer, NEW_FACT, texts, url)
         ask_all(urls, {**KNOWN, NEW_QUESTION: NEW_FACT}, texts)
 

@@ -325,14 +325,7 @@ class Assistant:
         """The acronyms the documents spell out ("spinal cord injury (SCI)"), as they write
         them ("iPSC" for "iPSCs"), in the order they are first spelled out."""
         collection = self._load().collection
-        written = []
-        for acronym, position in collection.acronyms.items():
-            for found in re.findall(r"\(([^()\s]+)\)", collection.spans[position].text):
-                singular = re.sub(r"(?<=[A-Z])s$", "", found)  # as the collection reads plurals
-                if singular.lower() == acronym:
-                    written.append(singular)
-                    break
-        return written
+        return [collection.written[acronym] for acronym in collection.acronyms]
 
     # -- questions ------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from assistant.answer.store import SentenceDraft, SentenceRows, SentenceStore
 from assistant.snapshot import ByPosition
 
 logger = logging.getLogger(__name__)
-ANALYSIS_VERSION = "4"  # bump when what is read of a sentence changes: snapshots are made anew
+ANALYSIS_VERSION = "5"  # bump when what is read of a sentence changes: snapshots are made anew
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
 BOILERPLATE_HEADING = re.compile(
     r"^\s*(about\b|forward[- ]looking|safe harbou?r|media contact|investor contact|contacts?\b|"
@@ -79,6 +79,7 @@ class Collection:
     frequency: dict[str, int]
     kin: dict[str, set[str]]  # a word WordNet relates to collection words -> those words
     acronyms: dict[str, int]  # acronym (lower case) -> the sentence that spells it out
+    written: dict[str, str]  # acronym (lower case) -> as that sentence writes it ("iPSC")
     by_source: dict[str, range]
     spelling: frozenset[str]
 
@@ -97,6 +98,7 @@ class Collection:
             saved["frequency"],
             {word: set(words) for word, words in saved["kin"].items()},
             saved["acronyms"],
+            saved["written"],
             by_source,
             snapshot.spelling,
         )
@@ -116,13 +118,15 @@ class Collection:
         frequency: Counter = Counter()
         kinds: dict[str, str] = {}
         acronyms: dict[str, int] = {}
+        written: dict[str, str] = {}
         for position, saved in draft.readings():
             reading = json.loads(saved)
             frequency.update(reading[0])
             for lemma, pos in reading[8]:
                 kinds.setdefault(lemma, pos)
             for short in reading[9]:
-                acronyms.setdefault(short, position)
+                acronyms.setdefault(short.lower(), position)
+                written.setdefault(short.lower(), short)
         known = draft.previous.extra("relatives") if draft.previous else {}
         related: dict[str, list[str]] = {}
         for lemma, pos in kinds.items():  # WordNet loads only for a word new to the collection
@@ -139,6 +143,7 @@ class Collection:
                 "frequency": dict(frequency),
                 "kin": {word: sorted(words) for word, words in kin.items()},
                 "acronyms": acronyms,
+                "written": written,
             },
         )
 
@@ -299,8 +304,9 @@ def _has_reason(doc) -> bool:
 
 
 def _defined_acronyms(text: str) -> list[str]:
-    """Acronyms spelled out in ``text``: "acute myeloid leukemia (AML)" defines "aml", and
-    "age-related macular degeneration (AMD)" defines "amd" (a word may be skipped)."""
+    """Acronyms spelled out in ``text``, as written: "acute myeloid leukemia (AML)" defines
+    "AML", and "age-related macular degeneration (AMD)" defines "AMD" (a word may be skipped);
+    "induced pluripotent stem cells (iPSCs)" defines "iPSC" (a plural read as its singular)."""
     found = []
     for match in ACRONYM.finditer(text):
         short = re.sub(r"(?<=[A-Z])s$", "", match.group(2))  # "iPSCs": a plural
@@ -309,7 +315,7 @@ def _defined_acronyms(text: str) -> list[str]:
             continue
         initials = [w[0].lower() for w in re.split(r"[\s-]+", match.group(1).strip()) if w]
         if initials and initials[-1] == letters[-1] and _subsequence(letters, initials):
-            found.append(short.lower())
+            found.append(short)
     return found
 
 

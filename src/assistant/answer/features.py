@@ -7,6 +7,7 @@ relative), whether the thing asked about is there, and whether the *kind* of ans
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +39,7 @@ FEATURES = (
     "unknown_name",  # the question names something ("Europe") the collection never mentions
     "type_near_focus",  # a wanted answer within a few words of the thing asked about
 )
+DESIGNATION = re.compile(r"(?:[ivx]{1,4}|\d+[a-z]?|[a-z])$")  # "I", "IV", "2", "2b", "B"
 NEAR = 6  # tokens: "said *Jane Doe*, *CEO* of Acme" puts the name beside what was asked
 
 
@@ -83,7 +85,7 @@ def features(
             (start, end)
             for label, text, start, end in sentence.entities
             if label in reading.wanted and not _given(text, reading)
-        ]
+        ] + (_designated(sentence.tokens, reading.focus) if typed else [])
         holds = bool(answers)
         anchors = [i for i, lemma in enumerate(sentence.tokens) if lemma in (focus_kin or verb_kin)]
         near = any(start - NEAR <= i < end + NEAR for start, end in answers for i in anchors)
@@ -114,6 +116,17 @@ def features(
             ]
         )
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+
+
+def _designated(tokens: Sequence[str], focus: str | None) -> list[tuple[int, int]]:
+    """Where the thing asked about stands with its designation: "which phase" is answered by
+    "Phase I" and "which series" by "Series B", whatever kind of entity the question's noun
+    would otherwise want (WordNet files "phase" under time)."""
+    return [
+        (i, i + 2)
+        for i, token in enumerate(tokens[:-1])
+        if token == focus and DESIGNATION.match(tokens[i + 1])
+    ]
 
 
 def _given(entity: str, reading: Reading) -> bool:

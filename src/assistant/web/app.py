@@ -33,7 +33,7 @@ from starlette.middleware import Middleware
 
 from assistant import Answer, Assistant, Settings
 from assistant.answer.llm import remote_notice
-from assistant.question import CheckedQuestion
+from assistant.question import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS, CheckedQuestion
 from assistant.web.documents import (
     DOCUMENTS_CSS,
     UploadNamesChecked,
@@ -228,10 +228,16 @@ def build_app(bot: Assistant) -> gr.Blocks:
         "quote", "score"}], "closest"}: `hedged` is true when the answer quotes the closest
         passage without confirming it answers. `k` is a whole number of passages from 1 to the
         page's maximum; `history` is an optional list of earlier [question, answer] pairs of
-        strings, of which the last 10 are used, each answer cut to 4,000 characters.
+        strings, of which the last {turns} are used, each answer cut to {chars} characters.
         """
         chosen = bots.get(k, answerer)
         return chosen.ask(_checked_question(chosen, question, history)).to_dict()
+
+    ask.__doc__ = (  # the API page states the limits the code applies
+        ask.__doc__.replace("{turns}", str(MAX_HISTORY_TURNS)).replace(
+            "{chars}", f"{MAX_HISTORY_ANSWER_CHARS:,}"
+        )
+    )
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True) as demo:
         turns = gr.State([])
