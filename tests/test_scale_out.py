@@ -72,21 +72,21 @@ def serve_replicas(root: Path, environment: dict[str, str], count: int) -> Itera
     """``count`` ``assistant serve`` processes on free loopback ports, until the block ends:
     their base URLs. Each logs to ``serve-<n>.log`` in ``root``; all are ended together."""
     with ExitStack() as stack:
-        pages: list[tuple[subprocess.Popen, Path, str]] = []
-        processes: list[subprocess.Popen] = []
+        processes: list[subprocess.Popen] = []  # ended together when the block ends
         stack.enter_context(stopping(processes))
-        for number in range(count):
-            log_path = root / f"serve-{number}.log"
-            port = free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)],
-                cwd=root,
-                env=environment,
-                stdout=stack.enter_context(log_path.open("w")),
-                stderr=subprocess.STDOUT,
+        logs = [root / f"serve-{number}.log" for number in range(count)]
+        urls = [f"http://127.0.0.1:{free_port()}" for _ in logs]
+        for log_path, url in zip(logs, urls, strict=True):
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "assistant.cli", "serve", "--port", url.split(":")[-1]],
+                    cwd=root,
+                    env=environment,
+                    stdout=stack.enter_context(log_path.open("w")),
+                    stderr=subprocess.STDOUT,
+                )
             )
-            processes.append(process)
-            pages.append((process, log_path, f"http://127.0.0.1:{port}"))
+        pages = list(zip(processes, logs, urls, strict=True))
         deadline = time.monotonic() + STARTUP_SECONDS
         for process, log_path, url in pages:
             wait_serving(
@@ -96,7 +96,7 @@ def serve_replicas(root: Path, environment: dict[str, str], count: int) -> Itera
                 lambda url=url, log_path=log_path: f"{url} ({log_path.read_text()})",
             )
         try:
-            yield [url for _, _, url in pages]
+            yield urls
         except Exception as error:  # a page that died since it started: say why
             for process, log_path, url in pages:
                 if process.poll() is not None:

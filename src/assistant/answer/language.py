@@ -37,6 +37,7 @@ _lock = threading.Lock()
 
 
 _nlp_lock = threading.Lock()
+_reading_lock = threading.Lock()  # WordNet lookups: two ingests in one process read at once
 
 
 @cache
@@ -120,16 +121,17 @@ def relatives(lemma: str, pos: str) -> frozenset[str]:
         return frozenset()
     found: set[str] = set()
     wn_pos = WORDNET_POS.get(pos)
-    for synset in reader.synsets(lemma, wn_pos)[:SENSES] if wn_pos else []:
-        related = [synset]
-        if synset.pos() == "n":
-            related += synset.hypernyms()[:2] + synset.hyponyms()[:8]
-        for other in related:
-            for name in other.lemma_names():
-                found.add(name.lower())
-        for word in synset.lemmas():
-            if word.name().lower() == lemma:
-                found.update(d.name().lower() for d in word.derivationally_related_forms())
+    with _reading_lock:  # NLTK's reader seeks and reads shared file handles
+        for synset in reader.synsets(lemma, wn_pos)[:SENSES] if wn_pos else []:
+            related = [synset]
+            if synset.pos() == "n":
+                related += synset.hypernyms()[:2] + synset.hyponyms()[:8]
+            for other in related:
+                for name in other.lemma_names():
+                    found.add(name.lower())
+            for word in synset.lemmas():
+                if word.name().lower() == lemma:
+                    found.update(d.name().lower() for d in word.derivationally_related_forms())
     found.discard(lemma)
     return frozenset(found)
 
