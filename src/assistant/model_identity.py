@@ -13,6 +13,10 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
+class ModelIntegrityError(RuntimeError):
+    """The packaged model or its adapters are missing, or are not the expected files."""
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:

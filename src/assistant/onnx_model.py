@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.model_identity import MODEL_SHA256, file_sha256
+from assistant.tuned_model import Tuning
 
 logger = logging.getLogger(__name__)
 
@@ -109,18 +110,20 @@ class OnnxMiniLM:
 
     @classmethod
     def open_or_export(
-        cls, model_dir: Path, cache_dir: Path, reference: Reference
+        cls, model_dir: Path, cache_dir: Path, reference: Reference, tuning: Tuning | None = None
     ) -> OnnxMiniLM | None:
         """Load the checked export from ``cache_dir``, making it first when missing or damaged.
 
-        ``reference`` embeds texts with sentence-transformers, which the export must reproduce.
+        ``reference`` embeds texts with sentence-transformers, which the export must reproduce;
+        ``tuning`` names the adapters merged into the packaged weights, if any.
         Returns None (texts then go through sentence-transformers) when export fails.
         """
-        onnx_path = cache_dir / f"minilm-{MODEL_SHA256[:12]}.onnx"
+        tuned = f"-{tuning.sha256[:12]}" if tuning else ""
+        onnx_path = cache_dir / f"minilm-{MODEL_SHA256[:12]}{tuned}.onnx"
         record = onnx_path.with_suffix(".json")
         try:
             if not recorded_ok(onnx_path, record):
-                _export(model_dir, onnx_path, record, reference)
+                _export(model_dir, onnx_path, record, reference, tuning)
             return cls(model_dir, onnx_path)
         except Exception as error:  # the slow path still embeds correctly
             logger.warning("ONNX embedding unavailable (%s); using sentence-transformers", error)
@@ -161,7 +164,9 @@ def recorded_ok(onnx_path: Path, record: Path) -> bool:
     return onnx_path.is_file() and file_sha256(onnx_path) == expected
 
 
-def _export(model_dir: Path, onnx_path: Path, record: Path, reference: Reference) -> None:
+def _export(
+    model_dir: Path, onnx_path: Path, record: Path, reference: Reference, tuning: Tuning | None
+) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -180,6 +185,8 @@ def _export(model_dir: Path, onnx_path: Path, record: Path, reference: Reference
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     encoder = AutoModel.from_pretrained(str(model_dir)).eval()
+    if tuning is not None:
+        encoder = tuning.merged(encoder)
     sample = tokenizer([PROBES[0]], return_tensors="pt")
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,4 +213,7 @@ def _export(model_dir: Path, onnx_path: Path, record: Path, reference: Reference
         if max(np.abs(expected - got).max() for got in (one_by_one, batched)) > TOLERANCE:
             raise RuntimeError("the ONNX export does not reproduce sentence-transformers")
         os.replace(draft, onnx_path)
-    record.write_text(json.dumps({"sha256": file_sha256(onnx_path), "model": MODEL_SHA256}))
+    tuned = {"adapters": tuning.sha256} if tuning else {}
+    record.write_text(
+        json.dumps({"sha256": file_sha256(onnx_path), "model": MODEL_SHA256, **tuned})
+    )

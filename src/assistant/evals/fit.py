@@ -4,11 +4,15 @@
    sentence measured (``FEATURES``) and labelled (1 when it overlaps the case's supporting
    passage or holds its facts; every sentence of a question to refuse is 0).  A logistic
    *ranker* learns from all pairs; a logistic *judge* learns, one row per question, whether the
-   ranker's best sentence is right, from a ranker fitted without that question's document.
+   ranker's best sentence is right, from a ranker fitted without that question's document
+   (never, for a near-miss the documents do not answer: those teach it to refuse).
 2. Choose: on the *dev* documents (never fitted on), the refusal threshold and the margin for
    quoting a second sentence that answer the most questions with their facts while refusing at
    least ``REFUSAL_RECALL`` of those the documents do not answer, replaying the answerer's own
-   decision.
+   decision; among those, only decisions that keep the product's own release (the golden set,
+   fitted on) within the floors CI holds it to. The product's own questions may count more
+   than others in the prior and the judge (``PRODUCT_WEIGHTS``): the weight and decision with
+   the best balanced accuracy on dev that keep the release within its gate are shipped.
 The held-out documents are not read here.  Retrieval is approximate, so two refits may differ
 slightly; the figures printed say by how much.
 """
@@ -37,12 +41,15 @@ FIT_SETS = (  # (corpus folder, cases files)
     ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
 )
 DEV_SET = ("evals/corpora/dev", ("evals/corpora/dev/cases.yaml",))
+GOLDEN_SET = ("corpus", ("evals/cases.yaml",))
+GOLDEN_THRESHOLDS = "evals/thresholds.yaml"
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.025), 3)
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # how much the prior counts beside the judge
 REFUSAL_RECALL = 0.8  # the issue's floor: refuse at least this share of unanswerable questions
 MARGINS = (0.0, 0.05, 0.1)  # wider margins quote more, and answers grow long
 OVERLAP = 0.3  # a sentence is labelled right when it shares this much with the support
 PRIOR_C = 0.1  # 384 embedding dimensions from a few hundred questions: regularise firmly
+PRODUCT_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)  # how much one of the release's questions counts
 FOLDS = 5  # the judge is fitted on the ranker's verdicts for documents it did not see
 
 
@@ -62,10 +69,14 @@ class Measured:
 
 
 def measure_set(
-    corpus: str, case_files: tuple[str, ...], embeddings, k: int | None = None
+    corpus: str,
+    case_files: tuple[str, ...],
+    embeddings,
+    k: int | None = None,
+    index_root: str = "evals/.index",
 ) -> tuple[list, object]:
     bot = Assistant(
-        corpus_dir=corpus, index_dir=f"evals/.index/{Path(corpus).name}", embeddings=embeddings
+        corpus_dir=corpus, index_dir=f"{index_root}/{Path(corpus).name}", embeddings=embeddings
     )
     if k is not None:
         bot = bot.with_settings(k=k)
@@ -119,13 +130,15 @@ def right(case, answer) -> bool:
     return not answer.refused and holds_facts(case, answer.text)
 
 
-def _linear(rows: np.ndarray, labels: np.ndarray, strength: float = 1.0) -> Linear:
+def _linear(
+    rows: np.ndarray, labels: np.ndarray, strength: float = 1.0, weights: np.ndarray | None = None
+) -> Linear:
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = rows.mean(axis=0), rows.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=strength, class_weight="balanced", max_iter=5000)
-    model.fit((rows - mean) / scale, labels)
+    model.fit((rows - mean) / scale, labels, sample_weight=weights)
     return Linear(mean, scale, model.coef_[0], float(model.intercept_[0]))
 
 
@@ -133,55 +146,81 @@ def _ranker(scored: list[Measured]) -> Linear:
     return _linear(np.vstack([m.rows for m in scored]), np.concatenate([m.labels for m in scored]))
 
 
-def fit_models(measured: list[Measured]) -> Scorer:
+def fit_models(measured: list[Measured], product_weight: float = 1.0) -> Scorer:
     """The ranker on every labelled pair; the prior on every question's embedding (1 when the
     documents answer it); the judge on one row per question (1 when the question is
-    answerable and the ranker's best sentence is a right one).
+    answerable and the ranker's best sentence is a right one, 0 for every near-miss). In the
+    prior and the judge, a question about the product's own release counts ``product_weight``
+    times.
 
     The judge learns from the ranker's and the prior's verdicts on documents they were not
     fitted on (out of fold, by document), as it will meet them: a model judged on its own
     training documents looks surer than it is, and a judge fitted on that trusts it too much."""
     scored = [m for m in measured if len(m.rows) and m.special is None]
     documents = sorted({m.case.source for m in measured})
-    judge_rows, judge_labels = [], []
+    judge_rows, judge_labels, judged = [], [], []
     for fold in range(FOLDS):
         held = set(documents[fold::FOLDS])
         ranker = _ranker([m for m in scored if m.case.source not in held])
-        for m in (m for m in scored if m.case.source in held and m.case.answerable):
+        for m in (m for m in scored if m.case.source in held):
             probabilities = ranker(m.rows)
             judge_rows.append(judge_row(m.rows, probabilities))
             judge_labels.append(float(m.labels[int(np.argmax(probabilities))] == 1))
-    judge = _linear(np.vstack(judge_rows), np.asarray(judge_labels))
-    return Scorer(_ranker(scored), _prior(measured), judge, 0.5, 0.0, 0.5)
+            judged.append(m)
+    judge = _linear(
+        np.vstack(judge_rows), np.asarray(judge_labels), weights=_weights(judged, product_weight)
+    )
+    return Scorer(_ranker(scored), _prior(measured, product_weight), judge, 0.5, 0.0, 0.5)
 
 
-def _prior(measured: list[Measured]) -> Linear:
+def _weights(measured: list[Measured], product_weight: float) -> np.ndarray:
+    product = Path(GOLDEN_SET[0]).resolve()
+    return np.asarray(
+        [
+            product_weight if product in Path(m.case.source).resolve().parents else 1.0
+            for m in measured
+        ]
+    )
+
+
+def _prior(measured: list[Measured], product_weight: float = 1.0) -> Linear:
     """Answerable or not, from the question's embedding alone."""
     return _linear(
         np.vstack([m.asked for m in measured]).astype(np.float64),
         np.asarray([float(m.case.answerable) for m in measured]),
         strength=PRIOR_C,
+        weights=_weights(measured, product_weight),
     )
 
 
-def replay(measured: list[Measured], answerer, scorer: Scorer) -> tuple[float, float]:
-    """Fact accuracy (answerable questions answered with every fact) and refusal recall
-    (questions the documents do not answer, refused), replaying the answerer's decisions."""
+def replay(measured: list[Measured], answerer, scorer: Scorer) -> tuple[float, float, float]:
+    """Fact accuracy (answerable questions answered with every fact), refusal recall
+    (questions the documents do not answer, refused) and refusal precision (refusals of such
+    questions), replaying the answerer's decisions."""
     right_of: dict[bool, list[bool]] = {True: [], False: []}
+    refusals = 0
     for m in measured:
         answer = m.special
         if answer is None:
             answer = answerer.decide(m.reading, m.documents, m.positions, m.rows, m.asked, scorer)
         right_of[m.case.answerable].append(right(m.case, answer))
-    return float(np.mean(right_of[True] or [0])), float(np.mean(right_of[False] or [1]))
+        refusals += answer.refused
+    refused_right = sum(right_of[False])
+    return (
+        float(np.mean(right_of[True] or [0])),
+        float(np.mean(right_of[False] or [1])),
+        refused_right / refusals if refusals else 1.0,
+    )
 
 
-def choose(measured: list[Measured], answerer, scorer: Scorer) -> tuple[Scorer, float, float]:
+def choose(
+    measured: list[Measured], answerer, scorer: Scorer, guard: Guard | None = None
+) -> tuple[Scorer, float, float] | None:
     """The thresholds and margin with the best balanced accuracy on dev (the mean of the share
     of answerable questions answered with their facts and the share of the others refused),
     among those refusing at least ``REFUSAL_RECALL`` of the questions the documents do not
-    answer: the product's promise is to refuse when the documents are silent, and then to
-    answer as much as it can."""
+    answer (the product's promise is to refuse when the documents are silent, and then to
+    answer as much as it can) and that ``guard`` allows; None when it allows none."""
     results = {
         (margin, judge, prior): replay(
             measured, answerer, scorer.with_decision(judge, margin, prior)
@@ -189,15 +228,45 @@ def choose(measured: list[Measured], answerer, scorer: Scorer) -> tuple[Scorer, 
         for margin in MARGINS
         for judge in THRESHOLDS
         for prior in PRIOR_WEIGHTS
+        if guard is None or guard.allows(scorer.with_decision(judge, margin, prior))
     }
+    if not results:
+        return None
     allowed = {key: value for key, value in results.items() if value[1] >= REFUSAL_RECALL}
     if not allowed:  # nothing refuses enough: take what refuses most
-        most = max(recall for _, recall in results.values())
+        most = max(recall for _, recall, _ in results.values())
         allowed = {key: value for key, value in results.items() if value[1] == most}
-    top = max(facts + recall for facts, recall in allowed.values())
-    margin, judge, prior = min(k for k, (f, r) in allowed.items() if f + r == top)
-    facts, recall = results[(margin, judge, prior)]
+    top = max(facts + recall for facts, recall, _ in allowed.values())
+    margin, judge, prior = min(k for k, (f, r, _) in allowed.items() if f + r == top)
+    facts, recall, _ = results[(margin, judge, prior)]
     return scorer.with_decision(float(judge), margin, float(prior)), facts, recall
+
+
+@dataclass
+class Guard:
+    """The golden set's floors (``evals/thresholds.yaml``) on fact accuracy and refusal recall
+    and precision, replayed: a decision that would fail CI on the product's own release is not
+    chosen."""
+
+    measured: list[Measured]
+    answerer: object
+    floors: tuple[float, float, float]
+
+    @classmethod
+    def golden(cls, embeddings) -> Guard:
+        from assistant.evals.runner import load_thresholds
+
+        floors = load_thresholds(GOLDEN_THRESHOLDS)["min"]
+        measured, answerer = measure_set(*GOLDEN_SET, embeddings)
+        names = ("fact_accuracy", "refusal_recall", "refusal_precision")
+        return cls(measured, answerer, tuple(floors[name] for name in names))
+
+    def replayed(self, scorer: Scorer) -> tuple[float, float, float]:
+        return replay(self.measured, self.answerer, scorer)
+
+    def allows(self, scorer: Scorer) -> bool:
+        got = self.replayed(scorer)
+        return all(value >= floor for value, floor in zip(got, self.floors, strict=True))
 
 
 def ranked_first(measured: list[Measured], scorer: Scorer) -> tuple[int, int]:
@@ -212,16 +281,29 @@ def main() -> int:
     fit: list[Measured] = []
     for corpus, files in FIT_SETS:
         fit += measure_set(corpus, files, embeddings)[0]
-    scorer = fit_models(fit)
     dev, dev_answerer = measure_set(*DEV_SET, embeddings)
-    scorer, dev_facts, dev_recall = choose(dev, dev_answerer, scorer)
+    guard = Guard.golden(embeddings)
+    tried = {}
+    for weight in PRODUCT_WEIGHTS:
+        tried[weight] = choose(dev, dev_answerer, fit_models(fit, weight), guard)
+        got = (
+            "none keeps the golden set in its gate" if tried[weight] is None else tried[weight][1:]
+        )
+        print(f"product weight {weight}: {got}", flush=True)
+    allowed = {weight: chosen for weight, chosen in tried.items() if chosen is not None}
+    if not allowed:
+        print("choosing on dev alone: the golden set will miss a floor")
+        allowed = {1.0: choose(dev, dev_answerer, fit_models(fit))}
+    product_weight = max(allowed, key=lambda weight: (sum(allowed[weight][1:]), -weight))
+    scorer, dev_facts, dev_recall = allowed[product_weight]
     positives = int(sum(m.labels.sum() for m in fit))
     about = {
         "fitted_on": {"cases": len(fit), "pairs": int(sum(len(m.rows) for m in fit)),
-                      "positive_pairs": positives},
+                      "positive_pairs": positives, "product_weight": product_weight},
         "chosen_on": {"cases": len(dev), "fact_accuracy": round(dev_facts, 4),
                       "refusal_recall": round(dev_recall, 4),
-                      "refusal_recall_floor": REFUSAL_RECALL},
+                      "refusal_recall_floor": REFUSAL_RECALL,
+                      "golden_replayed": [round(x, 4) for x in guard.replayed(scorer)]},
     }  # fmt: skip
     MODEL_FILE.write_text(json.dumps(scorer.to_dict(**about), indent=2) + "\n", encoding="utf-8")
     weights = dict(zip(FEATURES, np.round(scorer.ranker.weights, 2).tolist(), strict=True))
