@@ -3,8 +3,9 @@ so a gain is measured against what a reader would build first.
 
 RecursiveCharacterTextSplitter (1000 characters, 200 overlap), the packaged MiniLM (without our
 tuning: a gain from it is ours to show), an in-memory Chroma collection (cosine), top-4
-similarity search, and the top chunk as its "answer", cited once with its exact offsets.  It never refuses and ignores the conversation
-history, as the tutorial does.  It reads plain-text files (.txt, .md) only.
+similarity search, and the top chunk as its "answer", cited once with its exact offsets.  It
+never refuses and ignores the conversation history, as the tutorial does.  It reads plain-text
+files (.txt, .md) only.
 """
 
 from __future__ import annotations
