@@ -47,9 +47,8 @@ HELD_OUT = "heldout"
 BASELINE_NOTE = (
     "`baseline` is the LangChain tutorial pipeline: RecursiveCharacterTextSplitter 1000/200, "
     "the packaged MiniLM (without our tuning), Chroma, top-4 similarity search, the top chunk "
-    "as its answer, never "
-    "refusing. `reader` is ours with the trained reader deciding (`ASSISTANT_READER=true`), "
-    "on the same index and retrieval."
+    "as its answer, never refusing. `reader` is ours with the trained reader deciding "
+    "(`ASSISTANT_READER=true`), on the same index and retrieval."
 )
 FAKE_LLM_REPLY = (
     "The clinical trial will be conducted at the Third Affiliated Hospital of Sun Yat-sen "
