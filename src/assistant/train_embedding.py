@@ -133,16 +133,20 @@ def train(pairs: list[Pair], seed: int = SEED, epochs: int = EPOCHS):
 
 
 def closest_right(model, rankings: list[Candidates]) -> dict:
-    """How many rankings have a right sentence closest to the question, by the model's cosine."""
+    """How many rankings have a right sentence closest to the question, by the model's cosine.
+
+    Each distinct text is encoded once: rankings from one document share most sentences, so
+    this is several times faster than encoding every ranking apart."""
     import torch
 
-    first = 0
+    texts = sorted({text for r in rankings for text in (r.question, *r.texts)})
     with torch.no_grad():
-        for ranking in rankings:
-            vectors = model.encode(
-                [ranking.question, *ranking.texts], normalize_embeddings=True, batch_size=64
-            )
-            first += int(ranking.labels[int(np.argmax(vectors[1:] @ vectors[0]))] == 1)
+        encoded = model.encode(texts, normalize_embeddings=True, batch_size=64)
+    vector = dict(zip(texts, encoded, strict=True))
+    first = 0
+    for ranking in rankings:
+        cosines = np.stack([vector[text] for text in ranking.texts]) @ vector[ranking.question]
+        first += int(ranking.labels[int(np.argmax(cosines))] == 1)
     return {"closest_right": first, "of": len(rankings), "share": round(first / len(rankings), 4)}
 
 

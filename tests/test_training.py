@@ -1,0 +1,86 @@
+"""The fitting and training scripts' own decisions, on real parts: the golden guard that keeps a
+refit within the release's CI floors, the product weight, and the embedding report's count."""
+
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from assistant.answer.scorer import default_scorer
+from assistant.evals.fit import GOLDEN_SET, GOLDEN_THRESHOLDS, Guard, _weights, choose, measure_set
+from assistant.evals.runner import load_thresholds
+from assistant.train_embedding import Candidates, closest_right, packaged_model
+from conftest import PROJECT
+
+FLOORS = ("fact_accuracy", "refusal_recall", "refusal_precision")
+
+
+@pytest.fixture(scope="module")
+def golden(embeddings, tmp_path_factory):
+    """The golden set measured once, as ``Guard.golden`` measures it, its index kept apart."""
+    with contextlib.chdir(PROJECT):
+        index_root = str(tmp_path_factory.mktemp("fit-index"))
+        return measure_set(*GOLDEN_SET, embeddings, index_root=index_root)
+
+
+def guard_with(golden, floors) -> Guard:
+    measured, answerer = golden
+    return Guard(measured, answerer, tuple(floors))
+
+
+def test_the_shipped_scorer_replays_the_golden_set_within_its_ci_floors(golden):
+    floors = load_thresholds(PROJECT / GOLDEN_THRESHOLDS)["min"]
+    guard = guard_with(golden, (floors[name] for name in FLOORS))
+    assert guard.allows(default_scorer()), guard.replayed(default_scorer())
+
+
+def test_the_guard_refuses_a_decision_below_any_floor(golden):
+    shipped = default_scorer()
+    facts, recall, precision = guard_with(golden, (0, 0, 0)).replayed(shipped)
+    assert guard_with(golden, (facts, recall, precision)).allows(shipped)
+    assert not guard_with(golden, (facts + 0.01, recall, precision)).allows(shipped)
+    assert not guard_with(golden, (facts, recall, precision + 0.01)).allows(shipped)
+    refuses_all = shipped.with_decision(1.01, shipped.margin, 0.0)
+    got = guard_with(golden, (0, 0, 0)).replayed(refuses_all)
+    assert got[1] == 1.0 and got[0] < 0.5  # only overviews and definitions still answer
+    assert not guard_with(golden, (facts, recall, precision)).allows(refuses_all)
+
+
+def test_choosing_under_a_guard_that_allows_nothing_chooses_nothing(golden):
+    measured, answerer = golden
+    impossible = guard_with(golden, (1.01, 1.01, 1.01))
+    assert choose(measured[:10], answerer, default_scorer(), impossible) is None
+    chosen, facts, recall = choose(measured[::3], answerer, default_scorer())
+    assert 0 < chosen.threshold < 1 and 0 < facts <= 1 and 0 < recall <= 1
+
+
+def test_only_the_releases_own_questions_count_the_product_weight():
+    cases = [
+        PROJECT / "corpus" / "xellsmart-sci-trial-announcement.txt",
+        PROJECT / "evals" / "corpora" / "fit" / "any-document.md",
+    ]
+    measured = [SimpleNamespace(case=SimpleNamespace(source=str(path))) for path in cases]
+    assert _weights(measured, 4.0).tolist() == [4.0, 1.0]
+    assert _weights(measured, 1.0).tolist() == [1.0, 1.0]
+
+
+def test_the_embedding_report_counts_a_ranking_right_when_a_right_sentence_is_closest():
+    sentences = [
+        "The trial will run at the Third Affiliated Hospital of Sun Yat-sen University.",
+        "Spinal cord injury affects more than three million people in China.",
+    ]
+    question = "Which hospital will run the trial?"
+    rankings = [  # the same sentences in two rankings, once labelled right and once wrong
+        Candidates(question, sentences, np.array([1, 0])),
+        Candidates(question, sentences, np.array([0, 1])),
+        Candidates("How many people in China have a spinal cord injury?", sentences[::-1],
+                   np.array([1, 0])),
+    ]  # fmt: skip
+    assert closest_right(packaged_model(), rankings) == {
+        "closest_right": 2,
+        "of": 3,
+        "share": 0.6667,
+    }
