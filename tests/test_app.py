@@ -176,7 +176,7 @@ def test_a_refusal_shows_its_closest_passages_not_citations(bot):
     assert refusal["refused"] and refusal["closest"]
     panel = sources_panel(UNANSWERABLE, refusal, bot.source_text)
     assert "nothing is cited" in panel and "data-n=" not in panel  # no card poses as a citation
-    before, closest = panel.split("Closest passages, which do not answer this", 1)
+    before, closest = panel.split("Closest passages, not confirmed to answer this", 1)
     assert "<mark>" not in before
     assert closest.count('class="src-card closest-card"') == len(refusal["closest"])
     for passage in refusal["closest"]:
@@ -223,6 +223,6 @@ def test_a_hedged_answer_shows_its_citation_and_its_other_close_passages(bot):
     }
     panel = sources_panel(UNANSWERABLE, hedged, bot.source_text)
     assert 'data-n="1"' in panel
-    assert "Closest passages, which do not answer this" not in panel
+    assert "Closest passages" not in panel
     _, nearby = panel.split("Other close passages, not confirmed to answer this", 1)
     assert nearby.count('class="src-card closest-card"') == len(others)

@@ -124,7 +124,7 @@ def test_chat_in_a_real_browser(shipped_server, browser, shipped_bot):
     refused.filter(has_text="nothing is cited").wait_for()
     closest = page.locator("#sources .closest")
     expect(closest.locator(".closest-title")).to_have_text(
-        "Closest passages, which do not answer this"
+        "Closest passages, not confirmed to answer this"
     )
     assert closest.locator(".closest-card").count() >= 1
     assert closest.locator(".closest-card mark").first.inner_text().strip()

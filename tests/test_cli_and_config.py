@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Settings
+from assistant.answer.compose import REFUSAL
 from conftest import run_cli
 
 
@@ -28,10 +29,10 @@ def test_a_refusal_shows_the_closest_passages(bot, workspace):
     result = run_cli(workspace, "ask", "Who is the CEO of XellSmart?")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("The documents do not say")
-    assert "Closest passages, which do not answer this:" in lines
+    assert lines[0] == REFUSAL
+    assert "Closest passages, not confirmed to answer this:" in lines
     text = (workspace / "corpus" / "xellsmart-sci-trial-announcement.txt").read_text("utf-8")
-    for line in lines[lines.index("Closest passages, which do not answer this:") + 1 :]:
+    for line in lines[lines.index("Closest passages, not confirmed to answer this:") + 1 :]:
         place, quote = line.strip().split(" ", 1)
         start, end = map(int, place.rsplit(":", 1)[1].split("-"))
         assert text[start:end] == quote.strip('"')

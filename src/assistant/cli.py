@@ -112,7 +112,7 @@ def ask(context: click.Context, question: str, as_json: bool) -> None:
         )
     if answer.closest:
         click.echo(
-            "Closest passages, which do not answer this:"
+            "Closest passages, not confirmed to answer this:"
             if answer.refused
             else "Other close passages, not confirmed to answer this:"
         )

@@ -16,7 +16,9 @@ from langchain_core.documents import Document
 from assistant.answer.collection import Collection
 from assistant.answer.types import MARKER, Answer, Citation, Passage
 
-REFUSAL = "The documents do not say. I found no passage that answers this question."
+# A refusal says what was found, not that the documents are silent: on documents it was not
+# fitted on, about half the questions the answerer refuses are answered somewhere in them.
+REFUSAL = "I could not find the answer in the documents."
 HEDGE = "I could not confirm this in the documents; the closest passage says:"
 OVERVIEW_SENTENCES = 2  # central sentences quoted after a document's headline
 OVERVIEW_DOCUMENTS = 5  # headlines listed when a collection is asked what it is about

@@ -147,15 +147,15 @@ def closest_card(passage: Mapping[str, Any]) -> str:
     )
 
 
-CLOSEST_TITLES = {  # the reader judged a refusal's passages silent; a hedge's, unconfirmed
-    True: "Closest passages, which do not answer this",
+CLOSEST_TITLES = {  # a refusal's passages and a hedge's others: neither confirmed to answer
+    True: "Closest passages, not confirmed to answer this",
     False: "Other close passages, not confirmed to answer this",
 }
 
 
 def closest_section(passages: list[Mapping[str, Any]], refused: bool = True) -> str:
-    """The closest passages of a refusal under a heading that says they do not answer it, or
-    of a hedged answer under one that says they are unconfirmed."""
+    """The closest passages of a refusal, or a hedged answer's other close passages, under a
+    heading that says none is confirmed to answer."""
     if not passages:
         return ""
     cards = "".join(closest_card(passage) for passage in passages)
