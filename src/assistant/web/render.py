@@ -42,7 +42,7 @@ def answer_message(answer: Mapping[str, Any], *, final: bool = True) -> str:
             else ""
         )
         return (
-            '<div class="refusal"><span class="refusal-tag">Not in the documents</span>'
+            '<div class="refusal"><span class="refusal-tag">Not found</span>'
             f"<div>{_lines(_escape(text))}</div>{hint}</div>"
         )
     if not text:
@@ -186,7 +186,7 @@ def sources_panel(
         return head + asked + '<p class="sources-note">Looking for passages…</p></div>'
     if answer.get("refused") or not answer.get("citations"):
         note = (
-            "No passage in the documents answers this question, so nothing is cited."
+            "No passage was found that answers this question, so nothing is cited."
             if answer.get("refused")
             else "This answer cites no passage."
         )
