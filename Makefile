@@ -61,10 +61,12 @@ lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-# One pytest process: on two workers (pytest-xdist) the suite took 465 s instead of 624 s, but
-# the served-page-under-load test then timed out a request while the other worker was busy.
+# The suite on two pytest-xdist workers, then alone the `serial` tests (programs answering under
+# load, with deadlines: beside another worker's test the served page once timed out a request).
+# Tests on one module-scoped corpus share a worker (`xdist_group`), which builds it once.
 test: install-dev chromium strace lint
-	$(BIN)/pytest -q --durations=20
+	$(BIN)/pytest -q --durations=20 -n 2 --dist loadgroup -m "not serial"
+	$(BIN)/pytest -q --durations=10 -m serial
 	$(BIN)/assistant eval --set golden --set dev --set heldout --json $(VENV)/eval-report.json --markdown evals/report.md
 
 bench: install-dev

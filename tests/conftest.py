@@ -217,15 +217,38 @@ def shown(answer) -> str:
     return " ".join([answer.text, *(passage.text for passage in answer.closest)])
 
 
+# Where the session's model keeps its ONNX exports (the packaged, tuned and reader models as
+# tests ask for them): kept between runs, so a warm run exports nothing (each export is checked
+# by its sha256 at every load and made again when damaged; delete the folder to start afresh).
+# One folder per pytest-xdist worker, because an export clears other exports' drafts beside it.
+MODEL_CACHE = PROJECT / ".pytest_cache" / "model-cache"
+
+
 @pytest.fixture(scope="session")
-def embeddings(tmp_path_factory):
+def embeddings():
     """The packaged MiniLM, loaded once for the whole session, with its fast question path."""
+    from filelock import FileLock
+
     from assistant.embed import load_embeddings
 
-    model = load_embeddings(cache_dir=tmp_path_factory.mktemp("model-cache"))
-    model.prepare_fast_queries()
+    cache = MODEL_CACHE / os.environ.get("PYTEST_XDIST_WORKER", "main")
+    cache.mkdir(parents=True, exist_ok=True)
+    model = load_embeddings(cache_dir=cache)
+    with FileLock(cache.with_suffix(".lock")):  # another session on this checkout at once
+        model.prepare_fast_queries()
     model.embed_query("warm up")
     return model
+
+
+def with_model_export(index: Path, embeddings) -> Path:
+    """``index`` holding a copy of the tuned model's ONNX export from ``embeddings``' cache, as
+    an earlier run there leaves it, so a program started there loads it instead of making it
+    (about 10 s each; making it is tested by test_embed, and in a program by test_no_outbound
+    and test_hostile_corpus, which start without it)."""
+    index.mkdir(parents=True, exist_ok=True)
+    for made in Path(embeddings.cache_dir).glob("minilm-*-*.*"):
+        shutil.copy2(made, index / made.name)
+    return index
 
 
 def with_corpus_copy(root: Path) -> Path:
@@ -252,9 +275,12 @@ def assistant_in(root: Path, embeddings, **settings):
 
 
 @pytest.fixture(scope="session")
-def workspace(tmp_path_factory) -> Path:
-    """A working folder holding a copy of the corpus, with index and data folders beside it."""
-    return with_corpus_copy(tmp_path_factory.mktemp("workspace"))
+def workspace(tmp_path_factory, embeddings) -> Path:
+    """A working folder holding a copy of the corpus, with index and data folders beside it
+    (the index folder holding the model's export, for the command-line tests run there)."""
+    root = with_corpus_copy(tmp_path_factory.mktemp("workspace"))
+    with_model_export(root / "index", embeddings)
+    return root
 
 
 @pytest.fixture(scope="session")

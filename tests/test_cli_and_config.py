@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,50 +15,62 @@ from assistant.answer.compose import REFUSAL
 from conftest import run_cli
 
 
-def test_ask_json_cites_the_hospital_with_an_exact_quote(bot, workspace):
-    result = run_cli(workspace, "ask", "--json", "Which hospital will run the trial?")
+@pytest.fixture(scope="module")
+def cli_root(workspace, bot, tmp_path_factory) -> Path:
+    """A copy of the session's corpus and index for the command line, which names documents by
+    their paths relative to it: run in the session's own folder, its ingest left a generation
+    whose names the session's assistant (absolute paths) did not find, failing a later test of
+    test_llm_answerer on the same pytest-xdist worker."""
+    root = tmp_path_factory.mktemp("cli")
+    for folder in ("corpus", "index"):
+        shutil.copytree(workspace / folder, root / folder)
+    return root
+
+
+def test_ask_json_cites_the_hospital_with_an_exact_quote(cli_root):
+    result = run_cli(cli_root, "ask", "--json", "Which hospital will run the trial?")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["refused"] is False
     citation = answer["citations"][0]
     assert "Third Affiliated Hospital of Sun Yat-sen University" in citation["quote"]
-    text = (workspace / citation["source"]).read_text(encoding="utf-8")
+    text = (cli_root / citation["source"]).read_text(encoding="utf-8")
     assert text[citation["start"] : citation["end"]] == citation["quote"]
 
 
-def test_a_refusal_shows_the_closest_passages(bot, workspace):
-    result = run_cli(workspace, "ask", "Who is the CEO of XellSmart?")
+def test_a_refusal_shows_the_closest_passages(cli_root):
+    result = run_cli(cli_root, "ask", "Who is the CEO of XellSmart?")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == REFUSAL
     assert "Closest passages, not confirmed to answer this:" in lines
-    text = (workspace / "corpus" / "xellsmart-sci-trial-announcement.txt").read_text("utf-8")
+    text = (cli_root / "corpus" / "xellsmart-sci-trial-announcement.txt").read_text("utf-8")
     for line in lines[lines.index("Closest passages, not confirmed to answer this:") + 1 :]:
         place, quote = line.strip().split(" ", 1)
         start, end = map(int, place.rsplit(":", 1)[1].split("-"))
         assert text[start:end] == quote.strip('"')
 
 
-def test_errors_are_one_line_and_a_non_zero_exit(bot, workspace):
-    result = run_cli(workspace, "ask", "   ")
+def test_errors_are_one_line_and_a_non_zero_exit(cli_root):
+    result = run_cli(cli_root, "ask", "   ")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "Error: the question is empty: ask something about the documents"
     ]
-    (workspace / "not-a-folder").write_text("x")
-    result = run_cli(workspace, "--corpus-dir", "missing", "ingest")
+    (cli_root / "not-a-folder").write_text("x")
+    result = run_cli(cli_root, "--corpus-dir", "missing", "ingest")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "does not exist" in result.stderr
 
 
-def test_ingest_on_a_current_index_embeds_nothing(bot, workspace):
-    result = run_cli(workspace, "ingest")
+def test_ingest_on_a_current_index_embeds_nothing(cli_root):
+    result = run_cli(cli_root, "ingest")
     assert result.returncode == 0, result.stderr
     assert "0 spans embedded" in result.stdout
 
 
-def test_chat_answers_in_the_terminal(bot, workspace):
-    result = run_cli(workspace, "chat", input="What is XS228?\nWhen did it get FDA approval?\n\n")
+def test_chat_answers_in_the_terminal(cli_root):
+    result = run_cli(cli_root, "chat", input="What is XS228?\nWhen did it get FDA approval?\n\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("2023") >= 2
 

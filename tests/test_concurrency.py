@@ -19,20 +19,24 @@ import pytest
 from gradio_client import Client
 
 from assistant import Assistant
-from conftest import free_port, serving, shown, wait_until
+from conftest import free_port, serving, shown, wait_until, with_model_export
 from index_kills import settings_in
 
 QUESTION = "Which hospital will run the trial?"
 FACT = "Third Affiliated Hospital"
 RENAMED = "Riverside Teaching Hospital"
 REBUILT = "Harbour View Hospital"
+# Deadlines on answers while programs compete for the two cores: not beside another test.
+pytestmark = pytest.mark.serial
 
 
 @pytest.fixture
 def root(tmp_path, workspace, embeddings) -> Path:
-    """A corpus and its index, built in this process (the model is already loaded)."""
+    """A corpus and its index, built in this process (the model is already loaded), with the
+    model's export beside it, which the programs started here load (as in test_scale_out)."""
     shutil.copytree(workspace / "corpus", tmp_path / "corpus")
     Assistant(settings_in(tmp_path), embeddings=embeddings)
+    with_model_export(tmp_path / "index", embeddings)
     return tmp_path
 
 

@@ -51,6 +51,8 @@ NEW_DOCUMENT = (
 )
 STARTUP_SECONDS = 120  # two pages loading models at once on two cores
 FOLLOW_SECONDS = 20  # readers look for a new generation every 2 s
+# Deadlines on answers while programs compete for the two cores: not beside another test.
+pytestmark = pytest.mark.serial
 
 
 @pytest.fixture(scope="module")
