@@ -84,3 +84,16 @@ def test_the_embedding_report_counts_a_ranking_right_when_a_right_sentence_is_cl
         "of": 3,
         "share": 0.6667,
     }
+
+
+def test_a_learning_curve_point_keeps_whole_documents_the_same_for_both_trainings():
+    """The reader's and the embedding model's smaller training sets are cut alike: whole
+    documents, the same ones for the same seed, whatever the items are."""
+    from assistant.train import by_document_fraction
+    from assistant.train_embedding import Pair
+
+    pairs = [Pair(f"doc{i % 8}.md", f"q{i}", "right", "wrong") for i in range(40)]
+    cases = [SimpleNamespace(source=p.source, question=p.question) for p in pairs]
+    half = by_document_fraction(pairs, 0.5, seed=7)
+    assert len({p.source for p in half}) == 4 and len(half) == 20
+    assert [c.source for c in by_document_fraction(cases, 0.5, seed=7)] == [p.source for p in half]

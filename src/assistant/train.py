@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -46,6 +47,7 @@ from assistant.evals.scoring import OUTCOMES
 from assistant.model_identity import file_sha256
 
 SEED = 1205
+T = TypeVar("T")
 TRAIN_SETS = (  # (corpus folder, case files)
     ("evals/corpora/fit", ("evals/corpora/fit/cases.yaml",)),
     ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
@@ -88,6 +90,10 @@ class Asked:
     prior: float  # the scorer's chance that a question worded like this is answered at all
     special: bool  # answered without the reader (an overview, a definition)
     measured: object  # what the answerer needs to replay its decision
+
+    @property
+    def source(self) -> str:
+        return self.case.source
 
 
 def measure(corpus: str, case_files: tuple[str, ...], embeddings) -> list[Asked]:
@@ -292,12 +298,14 @@ def ranked_first(asked: list[Asked], probabilities: list[np.ndarray]) -> tuple[i
     return int(first), len(usable)
 
 
-def by_document_fraction(asked: list[Asked], fraction: float, seed: int) -> list[Asked]:
-    """The cases of a ``fraction`` of the training documents (whole documents, fixed seed)."""
-    documents = sorted({a.case.source for a in asked})
+def by_document_fraction(items: list[T], fraction: float, seed: int) -> list[T]:
+    """The items (each with a ``source``) of a ``fraction`` of the training documents (whole
+    documents, fixed seed): the learning curves' smaller training sets, here and for the
+    embedding model."""
+    documents = sorted({item.source for item in items})
     random.Random(seed).shuffle(documents)
     kept = set(documents[: max(1, round(fraction * len(documents)))])
-    return [a for a in asked if a.case.source in kept]
+    return [item for item in items if item.source in kept]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,9 +98,9 @@ def train(pairs: list[Pair], seed: int = SEED, epochs: int = EPOCHS):
     import torch
     from peft import get_peft_model
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    from assistant.train import set_seeds
+
+    set_seeds(seed)
     torch.set_num_threads(2)
     model = packaged_model()
     adapters = get_peft_model(model[0].auto_model, TUNING.lora_config(dropout=0.1))
@@ -150,20 +150,12 @@ def closest_right(model, rankings: list[Candidates]) -> dict:
     return {"closest_right": first, "of": len(rankings), "share": round(first / len(rankings), 4)}
 
 
-def by_document_fraction(pairs: list[Pair], fraction: float) -> list[Pair]:
-    """The pairs of a ``fraction`` of the training documents (whole documents, fixed seed)."""
-    documents = sorted({p.source for p in pairs})
-    random.Random(SEED).shuffle(documents)
-    kept = set(documents[: max(1, round(fraction * len(documents)))])
-    return [p for p in pairs if p.source in kept]
-
-
 def main(argv: list[str] | None = None) -> int:
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     from assistant.embed import MiniLMEmbeddings
-    from assistant.train import DEV_SET, HELDOUT_SET, TRAIN_SETS
+    from assistant.train import DEV_SET, HELDOUT_SET, TRAIN_SETS, by_document_fraction
 
     parser = argparse.ArgumentParser(
         prog="python -m assistant.train_embedding", description=__doc__
@@ -182,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"packaged": {"dev": closest_right(before, dev),
                            "heldout": closest_right(before, held)}}  # fmt: skip
     for fraction in (0.25, 0.5, 1.0) if options.curve else (1.0,):
-        subset = by_document_fraction(pairs, fraction) if fraction < 1 else pairs
+        subset = by_document_fraction(pairs, fraction, SEED) if fraction < 1 else pairs
         model, adapters = train(subset, epochs=options.epochs)
         point = {"pairs": len(subset), "dev": closest_right(model, dev),
                  "heldout": closest_right(model, held)}  # fmt: skip

@@ -4,8 +4,8 @@ The packaged all-MiniLM-L6-v2 was trained to put texts on the same *topic* close
 among one document's sentences it often ranks a sentence that repeats the question's words
 above the one that answers it. Tuned on our training questions, each paired with the sentence
 that answers it and contrasted with the best-ranked sentence of the same document that does not
-(``python -m assistant.train``, its first stage), it puts the answering sentence first more
-often; ``embedding_adapter.json`` records the figures.
+(``python -m assistant.train_embedding``, the first step of ``make train``), it puts the
+answering sentence first more often; ``embedding_adapter.json`` records the figures.
 
 Only what differs from the packaged model ships: low-rank matrices for every attention and
 feed-forward layer (``embedding_adapter.safetensors``, under 3 MB), checked by sha256 against
@@ -84,7 +84,7 @@ def shipped_tuning(adapter: Path = ADAPTER_FILE, config: Path = CONFIG_FILE) -> 
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelIntegrityError(
             f"the embedding adapters' record {config} cannot be read ({error!r}); "
-            "reinstall the package or run python -m assistant.train"
+            "reinstall the package or run python -m assistant.train_embedding"
         ) from error
     if not adapter.is_file():
         raise ModelIntegrityError(f"the embedding adapters are missing ({adapter})")
@@ -92,6 +92,6 @@ def shipped_tuning(adapter: Path = ADAPTER_FILE, config: Path = CONFIG_FILE) -> 
     if digest != tuning.sha256:
         raise ModelIntegrityError(
             f"{adapter} has sha256 {digest}, but {config.name} names {tuning.sha256}: "
-            "reinstall the package or run python -m assistant.train"
+            "reinstall the package or run python -m assistant.train_embedding"
         )
     return tuning
