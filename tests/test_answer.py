@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -199,6 +201,31 @@ def test_keyboard_slips_are_corrected_against_the_collection(typed, meant):
 
     vocabulary = frozenset({"hospital", "trial", "device", "most", "made"})
     assert corrected(typed, vocabulary) == meant
+
+
+def test_a_slip_near_two_words_is_corrected_alike_in_every_process():
+    """Two collection words one edit from the slip: the commoner in English wins, whatever
+    order the process's string hashing gives the set (it once depended on it, so a typed
+    question's answer changed from run to run)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from assistant.text import corrected; "
+        "print(corrected('what modles and how long folowed', "
+        "frozenset({'modes', 'models', 'flowed', 'followed'})))"
+    )
+    fixed = set()
+    for seed in range(4):
+        run = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        fixed.add(run.stdout.strip())
+    assert fixed == {"what models and how long followed"}
 
 
 def test_a_who_answer_saying_only_the_company_brings_the_headline(bot):

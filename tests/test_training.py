@@ -97,3 +97,35 @@ def test_a_learning_curve_point_keeps_whole_documents_the_same_for_both_training
     half = by_document_fraction(pairs, 0.5, seed=7)
     assert len({p.source for p in half}) == 4 and len(half) == 20
     assert [c.source for c in by_document_fraction(cases, 0.5, seed=7)] == [p.source for p in half]
+
+
+def test_the_readers_pairs_are_padded_to_their_batch_not_to_the_model_limit():
+    """The packaged tokenizer pads every text to 128 tokens; pairs for training, export and
+    answering must not be, or a batch of short pairs costs as much as one of long ones
+    (training took 55 minutes instead of 8) and batching by length gains nothing."""
+    from assistant.answer.reader import padded, pair_tokenizer
+    from assistant.embed import packaged_model_path
+
+    tokenizer = pair_tokenizer(packaged_model_path(), max_tokens=128)
+    short = ("Who runs the trial?", "Mercy General Hospital runs the trial.")
+    long = ("Which hospital?", " ".join(["The hospital runs many trials."] * 40))
+    lengths = [len(encoding.ids) for encoding in tokenizer.encode_batch([short, long])]
+    assert lengths[0] < 20 and lengths[1] == 128, "short pairs unpadded, long ones cut"
+    feeds = padded(tokenizer.encode_batch([short, short]), np.zeros((2, 3)))
+    assert feeds["input_ids"].shape == (2, lengths[0])
+    question = tokenizer.encode(long[0]).ids  # [CLS] question [SEP]
+    assert tokenizer.encode(*long).ids[: len(question)] == question, "only the sentence is cut"
+
+
+def test_the_readers_decision_is_chosen_only_among_those_its_gate_allows():
+    from assistant.train import choose_decision
+
+    class Allowing(SimpleNamespace):
+        def allows(self, decision) -> bool:
+            self.asked.append(decision)
+            return decision.hedge >= self.from_
+
+    assert choose_decision([], [], Allowing(from_=2.0, asked=[])) is None
+    gate = Allowing(from_=0.5, asked=[])
+    decision, _ = choose_decision([], [], gate)
+    assert decision.hedge >= 0.5 and gate.asked, "the gate was asked, and obeyed"

@@ -122,9 +122,12 @@ def corrected(question: str, vocabulary: frozenset[str]) -> str:
         own = zipf(lowered) if token.isalpha() else 9.0
         if len(token) >= 4 and token.islower() and lowered not in vocabulary and own < RARE_ZIPF:
             allowed = 2 if len(token) >= 8 else 1
-            match = process.extractOne(
-                lowered, vocabulary, scorer=OSA.distance, score_cutoff=allowed
+            near = process.extract(
+                lowered, vocabulary, scorer=OSA.distance, score_cutoff=allowed, limit=None
             )
+            # The nearest, then the commonest in English ("modles": "models", not "modes"),
+            # then the first alphabetically: never the set's order, which differs by process.
+            match = min(near, key=lambda m: (m[1], -zipf(m[0]), m[0]), default=None)
             if match and (own < NOT_ENGLISH_ZIPF or zipf(match[0]) >= own + COMMONER):
                 token = match[0]
         out.append(token)

@@ -11,7 +11,9 @@
    positives weighted up to balance them), with fixed seeds on the CPU.
 3. *Choose*: on the ``dev`` documents, never trained on, the thresholds of the decision
    (answer, hedge, refuse) and the margin for a second sentence, replaying the answerer's own
-   decision on the reader's probabilities (``choose_decision``).
+   decision on the reader's probabilities (``choose_decision``), among the decisions that
+   keep the product's own release (the golden set, trained on) within the floors CI holds it
+   to (``Gate``), as ``python -m assistant.evals.fit`` does for the scorer.
 4. *Report*: the same decision replayed on the held-out documents, in aggregate only; with
    ``--curve``, also for readers trained on a quarter and a half of the training documents.
 
@@ -42,6 +44,7 @@ from assistant.answer.reader import (
     Decision,
     ReaderConfig,
     padded,
+    pair_tokenizer,
 )
 from assistant.evals.scoring import OUTCOMES
 from assistant.model_identity import file_sha256
@@ -58,12 +61,12 @@ ADAPTER = ReaderConfig(
     rank=16,
     alpha=32,
     targets=("query", "key", "value", "dense"),
-    layers=(2, 3, 4, 5),  # backward passes stop at layer 2: a third less time per step
+    layers=(2, 3, 4, 5),  # backward stops at layer 2; all six read dev no better (1.227, 1.231)
     max_tokens=128,
     features=len(FEATURES),
     sha256="",
 )
-EPOCHS = 1  # the shipped reader: one pass over 3,082 questions takes about half an hour here
+EPOCHS = 1  # one pass over 3,082 questions, 7 minutes here; a second lowered dev fact accuracy
 BATCH = 32
 POOL_BATCHES = 50  # batches are cut from pools of this many, sorted by length
 LEARNING_RATE = 2e-3  # LoRA matrices (5e-4 learned too slowly on 600 questions)
@@ -126,7 +129,6 @@ def set_seeds(seed: int) -> None:
 def train(asked: list[Asked], model_dir: Path, seed: int = SEED, epochs: int = EPOCHS):
     """A cross-encoder trained on every shortlisted pair of ``asked``."""
     import torch
-    from tokenizers import Tokenizer
 
     set_seeds(seed)
     torch.set_num_threads(2)
@@ -140,8 +142,7 @@ def train(asked: list[Asked], model_dir: Path, seed: int = SEED, epochs: int = E
     scale[scale == 0] = 1.0
     positives = sum(y for *_, y in pairs) or 1.0
     weight = min((len(pairs) - positives) / positives, MAX_POSITIVE_WEIGHT)
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(ADAPTER.max_tokens, strategy="only_second")
+    tokenizer = pair_tokenizer(model_dir, ADAPTER.max_tokens)
     model = CrossEncoder(model_dir, ADAPTER, every_row.mean(axis=0), scale)
     module = model.module.train()
     lora = [p for n, p in module.named_parameters() if "lora_" in n]
@@ -205,10 +206,8 @@ def similar_lengths(lengths: list[int], order: np.random.Generator) -> list[np.n
 def read_all(model, asked: list[Asked], model_dir: Path) -> list[np.ndarray]:
     """The reader's probabilities for every shortlisted sentence of every case."""
     import torch
-    from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(ADAPTER.max_tokens, strategy="only_second")
+    tokenizer = pair_tokenizer(model_dir, ADAPTER.max_tokens)
     module = model.module.eval()
     out = []
     with torch.no_grad():
@@ -264,12 +263,41 @@ def figures(counts: dict) -> dict:
     }
 
 
-def choose_decision(asked: list[Asked], probabilities: list[np.ndarray]) -> tuple[Decision, dict]:
-    """The decision for ``asked`` (the dev documents), in two steps.
+@dataclass
+class Gate:
+    """The golden set's floors (``evals/thresholds.yaml``) on fact accuracy and refusal recall
+    and precision, replayed on the reader's reading of the release's own questions: a
+    decision that would fail CI on the product's release is not chosen."""
+
+    asked: list[Asked]
+    probabilities: list[np.ndarray]
+    floors: dict[str, float]
+
+    @classmethod
+    def golden(cls, model, embeddings, model_dir: Path) -> Gate:
+        from assistant.evals.fit import GOLDEN_SET, GOLDEN_THRESHOLDS
+        from assistant.evals.runner import load_thresholds
+
+        floors = load_thresholds(GOLDEN_THRESHOLDS)["min"]
+        names = ("fact_accuracy", "refusal_recall", "refusal_precision")
+        asked = measure(*GOLDEN_SET, embeddings)
+        return cls(asked, read_all(model, asked, model_dir), {n: floors[n] for n in names})
+
+    def allows(self, decision: Decision) -> bool:
+        got = replay(self.asked, self.probabilities, decision)
+        return all((got[name] or 0) >= floor for name, floor in self.floors.items())
+
+
+def choose_decision(
+    asked: list[Asked], probabilities: list[np.ndarray], gate: Gate | None = None
+) -> tuple[Decision, dict] | None:
+    """The decision for ``asked`` (the dev documents), in two steps; None when ``gate``
+    allows none.
 
     1. Where to refuse: the hedge threshold, margin and prior weight with the best balanced
-       accuracy (fact accuracy plus refusal recall; a hedge counts as an answer), so that a
-       refusal says the documents are silent as often as the reader can tell.
+       accuracy (fact accuracy plus refusal recall; a hedge counts as an answer) among those
+       ``gate`` allows, so that a refusal says the documents are silent as often as the
+       reader can tell, and the release stays within its gate.
     2. Where to stop hedging: the lowest answer threshold above it at which plain answers are
        right at least ``ANSWER_PRECISION`` of the time; answers below it are quoted as
        unconfirmed ("I could not confirm this ..."), never stated as the answer."""
@@ -278,8 +306,10 @@ def choose_decision(asked: list[Asked], probabilities: list[np.ndarray]) -> tupl
         decision = Decision(float(hedge_at), float(hedge_at), margin, SHORTLIST, weight)
         got = replay(asked, probabilities, decision)
         key = (got["fact_accuracy"] + got["refusal_recall"], -margin, -weight)
-        if best is None or key > best[0]:
+        if (best is None or key > best[0]) and (gate is None or gate.allows(decision)):
             best = (key, decision, got)
+    if best is None:
+        return None
     _, refusing, got = best
     for answer_at in (t for t in THRESHOLDS if t >= refusing.hedge):
         decision = replace(refusing, answer=float(answer_at))
@@ -327,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = measure(*DEV_SET, embeddings)
     held = [] if options.no_heldout else measure(*HELDOUT_SET, embeddings)
     if options.decide:
-        return decide_again(model_dir, dev, held)
+        return decide_again(model_dir, embeddings, dev, held)
     training = [a for corpus, files in TRAIN_SETS for a in measure(corpus, files, embeddings)]
     print(f"measured {len(training)} training, {len(dev)} dev, {len(held)} held-out cases "
           f"in {time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
@@ -337,13 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = sum(len(a.texts) for a in subset)
         print(f"training on {len(subset)} cases ({pairs} pairs), {fraction:.0%}", flush=True)
         model = train(subset, model_dir, epochs=options.epochs)
-        dev_read = read_all(model, dev, model_dir)
-        decision, dev_figures = choose_decision(dev, dev_read)
-        point = {"cases": len(subset), "pairs": pairs, "decision": decision.to_dict(),
-                 "dev": dev_figures, "dev_ranked_first": ranked_first(dev, dev_read)}  # fmt: skip
-        if held:
-            held_read = read_all(model, held, model_dir)
-            point["heldout"] = replay(held, held_read, decision)
+        point = {"cases": len(subset), "pairs": pairs,
+                 **decided(model, model_dir, embeddings, dev, held)}  # fmt: skip
         curve[f"{fraction:.0%}"] = point
         print(json.dumps({f"{fraction:.0%}": point}), flush=True)
     ADAPTER_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -362,19 +387,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def decide_again(model_dir: Path, dev: list[Asked], held: list[Asked]) -> int:
-    """The decision for the shipped adapters chosen on dev again (after a change to how it is
-    chosen), with the held-out figures it gives; the adapters are not touched."""
-    model = CrossEncoder(model_dir, ReaderConfig.read())
-    model.load_trainable(ADAPTER_FILE)
+def decided(model, model_dir: Path, embeddings, dev: list[Asked], held: list[Asked]) -> dict:
+    """The decision for ``model`` chosen on dev within the golden set's gate (or, when no
+    decision keeps the release within it, without: ``within_golden_gate`` is then false),
+    and the figures it gives on dev, the golden set and the held-out documents."""
     dev_read = read_all(model, dev, model_dir)
-    decision, dev_figures = choose_decision(dev, dev_read)
-    report = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
-    report["decision"] = decision.to_dict()
-    point = {"decision": decision.to_dict(), "dev": dev_figures,
-             "dev_ranked_first": ranked_first(dev, dev_read)}  # fmt: skip
+    gate = Gate.golden(model, embeddings, model_dir)
+    chosen = choose_decision(dev, dev_read, gate)
+    within = chosen is not None
+    decision, dev_figures = chosen or choose_decision(dev, dev_read)
+    point = {
+        "decision": decision.to_dict(),
+        "within_golden_gate": within,
+        "dev": dev_figures,
+        "dev_ranked_first": ranked_first(dev, dev_read),
+        "golden": replay(gate.asked, gate.probabilities, decision),
+    }
     if held:
         point["heldout"] = replay(held, read_all(model, held, model_dir), decision)
+    return point
+
+
+def decide_again(model_dir: Path, embeddings, dev: list[Asked], held: list[Asked]) -> int:
+    """The decision for the shipped adapters chosen on dev again (after a change to how it is
+    chosen), with the figures it gives; the adapters are not touched."""
+    model = CrossEncoder(model_dir, ReaderConfig.read())
+    model.load_trainable(ADAPTER_FILE)
+    point = decided(model, model_dir, embeddings, dev, held)
+    report = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    report["decision"] = point["decision"]
     report["decided_again"] = point
     CONFIG_FILE.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(point), flush=True)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from assistant.model_identity import MODEL_SHA256, file_sha256
 from assistant.onnx_model import INPUTS as TEXT_INPUTS
 from assistant.onnx_model import padded as padded_tokens
 from assistant.onnx_model import recorded_ok
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +140,8 @@ class Reader:
 
     def __init__(self, model_dir: Path, onnx_path: Path, max_tokens: int) -> None:
         import onnxruntime
-        from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_tokens, strategy="only_second")
-        self.tokenizer.no_padding()
+        self.tokenizer = pair_tokenizer(model_dir, max_tokens)
         onnxruntime.disable_telemetry_events()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(2, os.cpu_count() or 1)
@@ -201,6 +202,19 @@ def shipped_reader(cache_dir: Path) -> Reader | None:
                 logger.warning("%s; answering without the reader", error)
                 _opened[key] = None
         return _opened[key]
+
+
+def pair_tokenizer(model_dir: Path, max_tokens: int) -> Tokenizer:
+    """The tokenizer for (question, sentence) pairs, shared by training, export and answering.
+    The packaged ``tokenizer.json`` pads every text to 128 tokens; without ``no_padding`` a
+    batch of short pairs costs as much as one of 128-token pairs (the reader's training took
+    55 minutes instead of 8), and truncation cuts the sentence, never the question."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_tokens, strategy="only_second")
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def padded(encodings: list, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -287,14 +301,12 @@ def export(model_dir: Path, adapter: Path, settings: ReaderConfig, onnx_path: Pa
     """Merge ``adapter`` into the packaged weights and write the ONNX reader, checked against
     the merged torch model on probe pairs."""
     import torch
-    from tokenizers import Tokenizer
 
     model = CrossEncoder(model_dir, settings)
     model.load_trainable(adapter)
     scored = model.module.eval()
     scored.encoder = scored.encoder.merge_and_unload()
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(settings.max_tokens, strategy="only_second")
+    tokenizer = pair_tokenizer(model_dir, settings.max_tokens)
     rows = np.random.default_rng(0).normal(size=(len(PROBES), settings.features))
     feeds = padded(tokenizer.encode_batch(PROBES), rows)
     sample = tuple(torch.from_numpy(feeds[name]) for name in INPUTS)
