@@ -46,6 +46,7 @@ from assistant.answer.reader import (
     padded,
     pair_tokenizer,
 )
+from assistant.evals.fit import GOLDEN_SET, golden_floors
 from assistant.evals.scoring import OUTCOMES
 from assistant.model_identity import file_sha256
 
@@ -274,14 +275,8 @@ class Gate:
     floors: dict[str, float]
 
     @classmethod
-    def golden(cls, model, embeddings, model_dir: Path) -> Gate:
-        from assistant.evals.fit import GOLDEN_SET, GOLDEN_THRESHOLDS
-        from assistant.evals.runner import load_thresholds
-
-        floors = load_thresholds(GOLDEN_THRESHOLDS)["min"]
-        names = ("fact_accuracy", "refusal_recall", "refusal_precision")
-        asked = measure(*GOLDEN_SET, embeddings)
-        return cls(asked, read_all(model, asked, model_dir), {n: floors[n] for n in names})
+    def golden(cls, model, golden: list[Asked], model_dir: Path) -> Gate:
+        return cls(golden, read_all(model, golden, model_dir), golden_floors())
 
     def allows(self, decision: Decision) -> bool:
         got = replay(self.asked, self.probabilities, decision)
@@ -355,9 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     embeddings = load_embeddings(cache_dir=Path("evals/.index"))
     started = time.monotonic()
     dev = measure(*DEV_SET, embeddings)
+    golden = measure(*GOLDEN_SET, embeddings)  # the release's own questions, for the Gate
     held = [] if options.no_heldout else measure(*HELDOUT_SET, embeddings)
     if options.decide:
-        return decide_again(model_dir, embeddings, dev, held)
+        return decide_again(model_dir, golden, dev, held)
     training = [a for corpus, files in TRAIN_SETS for a in measure(corpus, files, embeddings)]
     print(f"measured {len(training)} training, {len(dev)} dev, {len(held)} held-out cases "
           f"in {time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
@@ -368,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training on {len(subset)} cases ({pairs} pairs), {fraction:.0%}", flush=True)
         model = train(subset, model_dir, epochs=options.epochs)
         point = {"cases": len(subset), "pairs": pairs,
-                 **decided(model, model_dir, embeddings, dev, held)}  # fmt: skip
+                 **decided(model, model_dir, golden, dev, held)}  # fmt: skip
         curve[f"{fraction:.0%}"] = point
         print(json.dumps({f"{fraction:.0%}": point}), flush=True)
     ADAPTER_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -387,12 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def decided(model, model_dir: Path, embeddings, dev: list[Asked], held: list[Asked]) -> dict:
+def decided(
+    model, model_dir: Path, golden: list[Asked], dev: list[Asked], held: list[Asked]
+) -> dict:
     """The decision for ``model`` chosen on dev within the golden set's gate (or, when no
     decision keeps the release within it, without: ``within_golden_gate`` is then false),
     and the figures it gives on dev, the golden set and the held-out documents."""
     dev_read = read_all(model, dev, model_dir)
-    gate = Gate.golden(model, embeddings, model_dir)
+    gate = Gate.golden(model, golden, model_dir)
     chosen = choose_decision(dev, dev_read, gate)
     within = chosen is not None
     decision, dev_figures = chosen or choose_decision(dev, dev_read)
@@ -408,12 +406,12 @@ def decided(model, model_dir: Path, embeddings, dev: list[Asked], held: list[Ask
     return point
 
 
-def decide_again(model_dir: Path, embeddings, dev: list[Asked], held: list[Asked]) -> int:
+def decide_again(model_dir: Path, golden: list[Asked], dev: list[Asked], held: list[Asked]) -> int:
     """The decision for the shipped adapters chosen on dev again (after a change to how it is
     chosen), with the figures it gives; the adapters are not touched."""
     model = CrossEncoder(model_dir, ReaderConfig.read())
     model.load_trainable(ADAPTER_FILE)
-    point = decided(model, model_dir, embeddings, dev, held)
+    point = decided(model, model_dir, golden, dev, held)
     report = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
     report["decision"] = point["decision"]
     report["decided_again"] = point

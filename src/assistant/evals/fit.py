@@ -242,6 +242,15 @@ def choose(
     return scorer.with_decision(float(judge), margin, float(prior)), facts, recall
 
 
+def golden_floors() -> dict[str, float]:
+    """The floors CI holds the golden set to on fact accuracy, refusal recall and refusal
+    precision (in that order), which a fitted decision must keep."""
+    from assistant.evals.runner import load_thresholds
+
+    floors = load_thresholds(GOLDEN_THRESHOLDS)["min"]
+    return {name: floors[name] for name in ("fact_accuracy", "refusal_recall", "refusal_precision")}
+
+
 @dataclass
 class Guard:
     """The golden set's floors (``evals/thresholds.yaml``) on fact accuracy and refusal recall
@@ -254,12 +263,8 @@ class Guard:
 
     @classmethod
     def golden(cls, embeddings) -> Guard:
-        from assistant.evals.runner import load_thresholds
-
-        floors = load_thresholds(GOLDEN_THRESHOLDS)["min"]
         measured, answerer = measure_set(*GOLDEN_SET, embeddings)
-        names = ("fact_accuracy", "refusal_recall", "refusal_precision")
-        return cls(measured, answerer, tuple(floors[name] for name in names))
+        return cls(measured, answerer, tuple(golden_floors().values()))
 
     def replayed(self, scorer: Scorer) -> tuple[float, float, float]:
         return replay(self.measured, self.answerer, scorer)
