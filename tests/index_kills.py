@@ -17,7 +17,7 @@ import chromadb.api.models.Collection
 import tqdm
 
 import assistant.ingest
-from assistant.chunk import Span
+from assistant.chunk import Span, split_sentences
 from assistant.config import Settings
 from assistant.embed import MiniLMEmbeddings
 from assistant.index import Index
@@ -31,24 +31,52 @@ FLUSH_AT = 1000  # entries after which Chroma writes a collection's vectors to i
 
 class RememberedVectors(MiniLMEmbeddings):
     """The packaged MiniLM as the index knows it (same identity, same vectors), answering
-    from the vectors it was given instead of running the model."""
+    from the vectors it was given instead of running the model; with ``fallback``, a text it
+    was not given is embedded by ``fallback`` once, then remembered."""
 
-    def __init__(self, vectors: dict[str, list[float]]) -> None:
+    def __init__(
+        self, vectors: dict[str, list[float]], fallback: MiniLMEmbeddings | None = None
+    ) -> None:
         super().__init__()
         self.vectors = vectors
+        self.fallback = fallback
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        missing = [text for text in dict.fromkeys(texts) if text not in self.vectors]
+        if missing and self.fallback is not None:
+            self.vectors.update(zip(missing, self.fallback.embed_documents(missing), strict=True))
         return [self.vectors[text] for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return (self.fallback or super()).embed_query(text)
+
+
+class RememberedParses:
+    """spaCy's pipeline as the collection calls it (``pipe``), parsing each sentence once and
+    then handing back the same parse: reading the sentences takes most of a rebuild's time."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.parses: dict = {}
+
+    def pipe(self, texts, batch_size: int = 64):
+        texts = list(texts)
+        missing = [text for text in dict.fromkeys(texts) if text not in self.parses]
+        parsed = self.pipeline.pipe(missing, batch_size=batch_size)
+        self.parses.update(zip(missing, parsed, strict=True))
+        return (self.parses[text] for text in texts)
 
 
 @dataclasses.dataclass(frozen=True)
 class RememberedSentences:
     """``split_sentences`` as it split each text before (wherever the file now lies): the
-    splitter takes most of a small ingest's time."""
+    splitter takes most of a small ingest's time. A text not split before is split, once."""
 
     sentences: dict[str, list[Span]]  # a document's text -> its sentences
 
     def __call__(self, document: SourceDocument) -> list[Span]:
+        if document.text not in self.sentences:
+            self.sentences[document.text] = split_sentences(document)
         return [
             dataclasses.replace(span, source=document.path)
             for span in self.sentences[document.text]

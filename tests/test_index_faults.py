@@ -19,12 +19,13 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 
 import index_kills
 from assistant import Assistant
+from assistant.answer.language import nlp
 from assistant.chunk import split_sentences
 from assistant.index import KINDS, Index, IndexUnavailable
 from assistant.ingest import sync
 from assistant.load import load_documents
 from conftest import PROJECT, run_cli, shown
-from index_kills import settings_in
+from index_kills import RememberedParses, RememberedSentences, RememberedVectors, settings_in
 
 QUESTION = "Where will the spinal cord injury trial be conducted?"  # right among 200 documents too
 FACT = "Third Affiliated Hospital"
@@ -42,8 +43,30 @@ def small(tmp_path_factory, workspace, embeddings) -> Path:
 MEDIUM_DOCUMENTS = 31  # eval documents beside the product's: 1,058 sentences
 
 
+class Remembered:
+    """What building the medium corpus computes from its text alone (vectors, sentences,
+    parses), kept for the module: its tests rebuild the same thousand sentences, which would
+    otherwise take most of their time, and the damage they test is in what is stored."""
+
+    def __init__(self, embeddings) -> None:
+        self.vectors = RememberedVectors({}, embeddings)
+        self.sentences = RememberedSentences({})
+        self.parses = RememberedParses(nlp())
+
+    def apply(self, monkeypatch: pytest.MonkeyPatch) -> RememberedVectors:
+        """Ingests split and read from memory; returns the embeddings to build with."""
+        monkeypatch.setattr("assistant.ingest.split_sentences", self.sentences)
+        monkeypatch.setattr("assistant.answer.collection.nlp", lambda: self.parses)
+        return self.vectors
+
+
 @pytest.fixture(scope="module")
-def medium(tmp_path_factory, workspace, embeddings) -> Path:
+def remembered(embeddings) -> Remembered:
+    return Remembered(embeddings)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory, workspace, remembered) -> Path:
     """A folder with a corpus and its built index, copied (never used) by each test: just
     over a thousand sentences (``index_kills.FLUSH_AT``), so Chroma writes the sentences'
     vectors to its HNSW files once, near the end of their ingest."""
@@ -51,7 +74,8 @@ def medium(tmp_path_factory, workspace, embeddings) -> Path:
     shutil.copytree(workspace / "corpus", root / "corpus")
     for document in sorted((PROJECT / "evals" / "corpora").glob("*/*.txt"))[:MEDIUM_DOCUMENTS]:
         shutil.copy(document, root / "corpus" / document.name)
-    Assistant(settings_in(root), embeddings=embeddings)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        Assistant(settings_in(root), embeddings=remembered.apply(monkeypatch))
     return root
 
 
@@ -177,9 +201,11 @@ ON_MEDIUM = pytest.mark.xdist_group("medium")
     ],
 )
 def test_damage_is_reported_then_rebuild_recovers_keeping_it_aside(
-    tmp_path, request, embeddings, corpus, damage
+    tmp_path, request, embeddings, corpus, damage, monkeypatch
 ):
     shutil.copytree(request.getfixturevalue(corpus), tmp_path, dirs_exist_ok=True)
+    if corpus == "medium":
+        embeddings = request.getfixturevalue("remembered").apply(monkeypatch)
     index = tmp_path / "index"
     damage(index)
     files = {path.relative_to(index) for path in index.rglob("*") if path.is_file()}
