@@ -168,6 +168,26 @@ def test_a_name_the_documents_never_mention_is_refused(bot):
     assert bot.ask("Is the therapy approved in Europe?").refused
 
 
+@pytest.mark.parametrize(
+    ("question", "polar"),
+    [
+        ("Is the therapy approved in Europe?", True),
+        ("did they raise money", True),
+        ("Can patients enrol yet?", True),
+        ("Which hospital will run the trial?", False),
+        ("is it XS228 or XS229", True),
+        ("How long has XellSmart worked on it?", False),
+    ],
+)
+def test_a_yes_or_no_question_is_told_apart(bot, question, polar):
+    """The judge weighs a name the collection never mentions more in a yes-or-no question:
+    there the name is what the answer must confirm."""
+    from assistant.answer.reading import read
+    from assistant.question import Question
+
+    assert read(Question.read(question), bot.answerer.collection).polar is polar
+
+
 def test_two_threads_get_the_answers_one_thread_gets(bot):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -226,6 +246,29 @@ def test_a_slip_near_two_words_is_corrected_alike_in_every_process():
         )
         fixed.add(run.stdout.strip())
     assert fixed == {"what models and how long followed"}
+
+
+def test_wordnet_relatives_are_alike_in_every_process():
+    """NLTK keeps a sense's narrower and broader senses in a set; the few kept of them once
+    followed the process's string hashing, so a rebuilt index matched other words."""
+    import subprocess
+    import sys
+
+    script = (
+        "from assistant.answer.language import relatives; "
+        "print(sorted(relatives('amount', 'NOUN')), sorted(relatives('agriculture', 'NOUN')))"
+    )
+    found = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(4)
+    }
+    assert len(found) == 1 and "abstraction" in found.pop()
 
 
 def test_a_who_answer_saying_only_the_company_brings_the_headline(bot):

@@ -23,7 +23,7 @@ from assistant.answer.store import SentenceDraft, SentenceRows, SentenceStore
 from assistant.snapshot import ByPosition
 
 logger = logging.getLogger(__name__)
-ANALYSIS_VERSION = "5"  # bump when what is read of a sentence changes: snapshots are made anew
+ANALYSIS_VERSION = "6"  # bump when what is read of a sentence changes: snapshots are made anew
 # A heading that opens the boilerplate every press release ends with: not news, rarely answers.
 BOILERPLATE_HEADING = re.compile(
     r"^\s*(about\b|forward[- ]looking|safe harbou?r|media contact|investor contact|contacts?\b|"

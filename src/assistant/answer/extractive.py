@@ -148,9 +148,9 @@ class ExtractiveAnswerer:
         if not candidates:
             return Answer(REFUSAL, refused=True)
         probabilities = scorer.probability(rows)
-        if not scorer.answers(rows, probabilities, asked):
+        if not scorer.answers(rows, probabilities, asked, reading.polar):
             return refusal(self.collection, documents, candidates, probabilities)
-        confidence = scorer.confidence(rows, probabilities)
+        confidence = scorer.confidence(rows, probabilities, reading.polar)
         order = [int(i) for i in np.argsort(-probabilities)]
         best = probabilities[order[0]]
         chosen = [candidates[order[0]]]

@@ -124,8 +124,8 @@ def relatives(lemma: str, pos: str) -> frozenset[str]:
     with _reading_lock:  # NLTK's reader seeks and reads shared file handles
         for synset in reader.synsets(lemma, wn_pos)[:SENSES] if wn_pos else []:
             related = [synset]
-            if synset.pos() == "n":
-                related += synset.hypernyms()[:2] + synset.hyponyms()[:8]
+            if synset.pos() == "n":  # NLTK keeps these in a set: sorted, the same in every run
+                related += sorted(synset.hypernyms())[:2] + sorted(synset.hyponyms())[:8]
             for other in related:
                 for name in other.lemma_names():
                     found.add(name.lower())

@@ -68,6 +68,7 @@ class Reading:
     words: tuple[tuple[str, float], ...]  # content lemmas and their weight
     given: frozenset[str]  # names the question itself gives (not answers to it)
     verb: str | None  # its main verb, when that says what is asked ("raise", "enroll")
+    polar: bool  # a yes-or-no question: it opens with an auxiliary ("is", "did", "can")
 
     @property
     def total(self) -> float:
@@ -116,6 +117,7 @@ def _read(text: str, asked: str, collection: Collection, context: str = "") -> R
         tuple(words.items()),
         given,
         verb,
+        bool(len(doc)) and doc[0].pos_ == "AUX",
     )
 
 

@@ -32,9 +32,11 @@ JUDGE_FEATURES = (
     "typed_without_verb",  # wants a kind of answer, and the best lacks the question's verb
     "typed_not_beside",  # wants a kind of answer, and none stands by the thing asked about
     "typed_anywhere",  # some candidate holds the wanted kind of answer
+    "polar_unknown_name",  # a yes-or-no question about something the collection never names
 )
-_TYPED, _VERB, _NEAR, _MISSING = (
-    FEATURES.index(name) for name in ("typed", "verb_here", "type_near_focus", "type_missing")
+_TYPED, _VERB, _NEAR, _MISSING, _UNKNOWN_NAME = (
+    FEATURES.index(name)
+    for name in ("typed", "verb_here", "type_near_focus", "type_missing", "unknown_name")
 )
 
 
@@ -71,8 +73,9 @@ class Linear:
         )
 
 
-def judge_row(rows: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """What the judge sees of one question's candidates."""
+def judge_row(rows: np.ndarray, probabilities: np.ndarray, polar: bool) -> np.ndarray:
+    """What the judge sees of one question's candidates; ``polar``: the question asks yes or
+    no ("Is it approved in Europe?"), so a name it gives must be in the answer to confirm it."""
     order = np.argsort(-probabilities)
     best = probabilities[order[0]]
     second = probabilities[order[1]] if len(order) > 1 else 0.0
@@ -87,6 +90,7 @@ def judge_row(rows: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
                 typed * (1 - top[_VERB]),
                 typed * (1 - rows[:, _NEAR].max()),
                 typed * (1 - rows[:, _MISSING].min()),
+                float(polar) * top[_UNKNOWN_NAME],
             ],
         ]
     )
@@ -113,20 +117,22 @@ class Scorer:
         from its embedding alone ("how much will it cost", "what side effects" seldom are)."""
         return float(self.prior(np.asarray(asked, dtype=np.float64)[None, :])[0])
 
-    def confidence(self, rows: np.ndarray, probabilities: np.ndarray) -> float:
+    def confidence(self, rows: np.ndarray, probabilities: np.ndarray, polar: bool) -> float:
         """The judge's chance that the best-ranked sentence answers the question."""
         if not len(rows):
             return 0.0
-        return float(self.judge(judge_row(rows, probabilities)[None, :])[0])
+        return float(self.judge(judge_row(rows, probabilities, polar)[None, :])[0])
 
-    def answers(self, rows: np.ndarray, probabilities: np.ndarray, asked: np.ndarray) -> bool:
+    def answers(
+        self, rows: np.ndarray, probabilities: np.ndarray, asked: np.ndarray, polar: bool
+    ) -> bool:
         """Answer when the two chances together reach ``threshold``: that questions worded like
         this one are answered by such documents (the prior), and that the best sentence is the
         answer (the judge); ``prior_weight`` says how much the first counts (a weighted
         geometric mean, so either one near zero refuses)."""
         if not len(rows):
             return False
-        prior, judge = self.question_prior(asked), self.confidence(rows, probabilities)
+        prior, judge = self.question_prior(asked), self.confidence(rows, probabilities, polar)
         weight = self.prior_weight
         return prior**weight * judge ** (1 - weight) >= self.threshold
 

@@ -13,8 +13,8 @@
    fitted on) within the floors CI holds it to. The product's own questions may count more
    than others in the prior and the judge (``PRODUCT_WEIGHTS``): the weight and decision with
    the best balanced accuracy on dev that keep the release within its gate are shipped.
-The held-out documents are not read here.  Retrieval is approximate, so two refits may differ
-slightly; the figures printed say by how much.
+The held-out documents are not read here.  Retrieval is exact (the index searches its chunks
+exhaustively), so a refit from the same data and model writes the same file.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def fit_models(measured: list[Measured], product_weight: float = 1.0) -> Scorer:
         ranker = _ranker([m for m in scored if m.case.source not in held])
         for m in (m for m in scored if m.case.source in held):
             probabilities = ranker(m.rows)
-            judge_rows.append(judge_row(m.rows, probabilities))
+            judge_rows.append(judge_row(m.rows, probabilities, m.reading.polar))
             judge_labels.append(float(m.labels[int(np.argmax(probabilities))] == 1))
             judged.append(m)
     judge = _linear(
