@@ -20,10 +20,8 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 import index_kills
 from assistant import Assistant
 from assistant.answer.language import nlp
-from assistant.chunk import split_sentences
 from assistant.index import KINDS, Index, IndexUnavailable
 from assistant.ingest import sync
-from assistant.load import load_documents
 from conftest import PROJECT, run_cli, shown
 from index_kills import RememberedParses, RememberedSentences, RememberedVectors, settings_in
 
@@ -396,7 +394,7 @@ def run_ingest(context, root: Path, remembered, kill_after=None, kill_in_flush=N
 
 @ON_MEDIUM
 def test_an_ingest_killed_at_any_moment_is_finished_by_the_next(
-    tmp_path, medium, forkserver, embeddings, monkeypatch
+    tmp_path, medium, remembered, forkserver, embeddings, monkeypatch
 ):
     """SIGKILLs spread evenly over a whole ingest of just over a thousand sentences (reading,
     the Chroma writes, the commit, the garbage collection), and more inside Chroma's flush of
@@ -405,8 +403,7 @@ def test_an_ingest_killed_at_any_moment_is_finished_by_the_next(
     answers the same), and nothing of the killed run."""
     reference = Index(settings_in(medium), embeddings)
     expected = stored_spans(reference)
-    documents = load_documents(sorted((medium / "corpus").iterdir()))
-    sentences = index_kills.RememberedSentences({d.text: split_sentences(d) for d in documents})
+    sentences = remembered.sentences  # every document's, split when the fixture was built
     vectors = {text: vector.tolist() for kind in KINDS for text, vector in expected[kind].values()}
     monkeypatch.setattr("assistant.ingest.split_sentences", sentences)
     duration = run_ingest(forkserver, corpus_copy(medium, tmp_path / "whole"), (vectors, sentences))
