@@ -4,13 +4,23 @@ refit within the release's CI floors, the product weight, and the embedding repo
 from __future__ import annotations
 
 import contextlib
+import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from assistant.answer.scorer import default_scorer
-from assistant.evals.fit import GOLDEN_SET, GOLDEN_THRESHOLDS, Guard, _weights, choose, measure_set
+from assistant.answer.scorer import Networks, default_scorer
+from assistant.evals.fit import (
+    GOLDEN_SET,
+    GOLDEN_THRESHOLDS,
+    Guard,
+    _linear,
+    _networks,
+    _weights,
+    choose,
+    measure_set,
+)
 from assistant.evals.runner import load_thresholds
 from assistant.train_embedding import Candidates, closest_right, packaged_model
 from conftest import PROJECT
@@ -55,6 +65,23 @@ def test_choosing_under_a_guard_that_allows_nothing_chooses_nothing(golden):
     assert choose(measured[:10], answerer, default_scorer(), impossible) is None
     chosen, facts, recall = choose(measured[::3], answerer, default_scorer())
     assert 0 < chosen.threshold < 1 and 0 < facts <= 1 and 0 < recall <= 1
+
+
+def test_the_judge_learns_features_that_count_only_together_and_refits_alike():
+    """A wanted kind of answer says something only beside the verb asked about: features that
+    count together (here as exclusive-or, the extreme case) are what one line of weights cannot
+    learn and the judge's networks do. Seeded, a refit from the same rows is the same file."""
+    rows = np.random.default_rng(0).integers(0, 2, size=(400, 2)).astype(float)
+    labels = (rows[:, 0] != rows[:, 1]).astype(float)
+    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    judge = _networks(rows, labels, np.ones(len(rows)))
+    assert (judge(corners) > 0.5).tolist() == [False, True, True, False]
+    linear = _linear(rows, labels)
+    assert (linear(corners) > 0.5).tolist() != [False, True, True, False]
+    again = _networks(rows, labels, np.ones(len(rows)))
+    assert json.dumps(again.to_dict()) == json.dumps(judge.to_dict())
+    stored = Networks.from_dict(json.loads(json.dumps(judge.to_dict())))
+    assert np.allclose(stored(corners), judge(corners), atol=1e-12)
 
 
 def test_only_the_releases_own_questions_count_the_product_weight():
