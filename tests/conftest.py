@@ -31,12 +31,19 @@ def free_port() -> int:
 
 
 def run_cli(
-    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180, **options
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    more_env: dict[str, str] | None = None,
+    timeout: float = 180,
+    **options,
 ) -> subprocess.CompletedProcess:
     """``python -m assistant.cli *args`` run in ``cwd``, its output captured as text; by default
-    with this process's environment and the corpus and index folders of ``cwd``."""
+    with this process's environment and the corpus and index folders of ``cwd``, and
+    ``more_env`` on top."""
     if env is None:
         env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
+    env = env | (more_env or {})
     return subprocess.run(
         [sys.executable, "-m", "assistant.cli", *args],
         cwd=cwd,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -95,9 +94,8 @@ def test_a_cold_answer_imports_no_torch(cli_root):
     """spaCy's thinc imports torch whenever it is installed (1.4 s of a 4 s cold `assistant
     ask`); answering needs neither torch nor sentence-transformers. Python's own import log
     (``PYTHONPROFILEIMPORTTIME``) names every module the command imported."""
-    env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
     question = "Which hospital will run the trial?"
-    result = run_cli(cli_root, "ask", question, env=env | {"PYTHONPROFILEIMPORTTIME": "1"})
+    result = run_cli(cli_root, "ask", question, more_env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0, result.stderr
     assert "Third Affiliated Hospital" in result.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}

@@ -56,9 +56,9 @@ def thinc_without_torch() -> None:
     that import (about 0.2 s) is made with torch hidden (``import torch`` fails inside it and
     works again after), unless torch or thinc is imported already. Call it before starting a
     thread that may import torch: while hidden, torch cannot be imported anywhere."""
-    if "torch" in sys.modules or "thinc.compat" in sys.modules:
-        return
     with _thinc_lock:
+        if "torch" in sys.modules or "thinc.compat" in sys.modules:
+            return
         sys.modules["torch"] = None  # type: ignore[assignment]  # the import system's "absent"
         try:
             import thinc.compat  # noqa: F401

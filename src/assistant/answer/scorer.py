@@ -1,6 +1,6 @@
 """The fitted part of the decision: which sentence answers best, and whether it answers at all.
 
-Three small logistic models, fitted by ``python -m assistant.evals.fit`` and saved in
+Three small models, fitted by ``python -m assistant.evals.fit`` and saved in
 ``scorer.json`` beside this module (data refitted by the script, never edited by hand):
 
 - the *ranker* weighs each (question, sentence) pair's ``FEATURES``: which sentence answers;
@@ -18,7 +18,7 @@ the threshold their combination must reach, are chosen on the ``dev`` ones.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 
@@ -100,21 +100,11 @@ class Networks:
         return (1.0 / (1.0 + np.exp(-logits))).mean(axis=0)
 
     def to_dict(self) -> dict:
-        return {
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "hidden": self.hidden.tolist(),
-            "hidden_bias": self.hidden_bias.tolist(),
-            "weights": self.weights.tolist(),
-            "bias": self.bias.tolist(),
-        }
+        return {field.name: getattr(self, field.name).tolist() for field in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Networks:
-        return cls(*(np.asarray(data[key]) for key in NETWORK_KEYS))
-
-
-NETWORK_KEYS = ("mean", "scale", "hidden", "hidden_bias", "weights", "bias")
+        return cls(*(np.asarray(data[field.name]) for field in fields(cls)))
 
 
 def judge_row(rows: np.ndarray, probabilities: np.ndarray, polar: bool) -> np.ndarray:

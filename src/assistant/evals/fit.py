@@ -136,13 +136,19 @@ def right(case, answer) -> bool:
     return not answer.refused and holds_facts(case, answer.text)
 
 
+def _standardising(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and spread (1 where it never varies), as the models store them."""
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
 def _linear(
     rows: np.ndarray, labels: np.ndarray, strength: float = 1.0, weights: np.ndarray | None = None
 ) -> Linear:
     from sklearn.linear_model import LogisticRegression
 
-    mean, scale = rows.mean(axis=0), rows.std(axis=0)
-    scale[scale == 0] = 1.0
+    mean, scale = _standardising(rows)
     model = LogisticRegression(C=strength, class_weight="balanced", max_iter=5000)
     model.fit((rows - mean) / scale, labels, sample_weight=weights)
     return Linear(mean, scale, model.coef_[0], float(model.intercept_[0]))
@@ -154,8 +160,7 @@ def _networks(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> Netw
     same file."""
     from sklearn.neural_network import MLPClassifier
 
-    mean, scale = rows.mean(axis=0), rows.std(axis=0)
-    scale[scale == 0] = 1.0
+    mean, scale = _standardising(rows)
     share = labels.mean()
     balanced = weights * np.where(labels == 1, 0.5 / share, 0.5 / (1 - share))
     members = [
