@@ -1,5 +1,5 @@
-"""The eval sets' data: every set loads, is balanced, covers its documents, and the held-out set
-has no near-twin of a question anyone could tune against.
+"""The eval sets' data: every set loads, is balanced, covers its documents, and no held-out set
+has a near-twin of a question anyone could tune against.
 
 Failures name case ids only: the held-out questions are never printed.
 """
@@ -15,7 +15,8 @@ from assistant.evals import Case, load_cases
 
 PROJECT = Path(__file__).resolve().parent.parent
 EVALS = PROJECT / "evals"
-SETS = ("fit", "dev", "heldout")
+SETS = ("fit", "dev", "heldout", "heldout2")
+HELD_OUT = ("heldout", "heldout2")
 NEAR_TWIN = 0.9  # cosine of MiniLM question embeddings
 
 
@@ -25,11 +26,12 @@ def eval_sets() -> dict[str, list[Case]]:
     return {name: load_cases(EVALS / "corpora" / name / "cases.yaml") for name in SETS}
 
 
-def other_case_files() -> list[Path]:
-    """Every case file that is not the held-out set: the golden set, the other sets' files and
+def tuned_case_files() -> list[Path]:
+    """Every case file that is not held out: the golden set, the fit and dev sets' files and
     any other evals/*.yaml that holds cases."""
     loose = [p for p in sorted(EVALS.glob("*.yaml")) if p.name != "thresholds.yaml"]
-    return loose + [EVALS / "corpora" / name / "cases.yaml" for name in SETS if name != "heldout"]
+    tuned = [name for name in SETS if name not in HELD_OUT]
+    return loose + [EVALS / "corpora" / name / "cases.yaml" for name in tuned]
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -47,14 +49,34 @@ def test_each_set_loads_is_balanced_and_covers_its_documents(eval_sets, name):
     assert not covered - documents, f"{name}: cases on a missing document"
 
 
-def test_no_held_out_question_is_a_near_twin_of_another_sets(eval_sets, embeddings):
-    held = eval_sets["heldout"]
-    others = [c for path in other_case_files() for c in load_cases(path)]
+@pytest.fixture(scope="module")
+def tuned_cases() -> list[Case]:
+    return [c for path in tuned_case_files() for c in load_cases(path)]
 
-    def unit(cases: list[Case]) -> np.ndarray:
-        vectors = np.asarray(embeddings.embed_documents([c.question for c in cases]))
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    rows, columns = np.nonzero(unit(held) @ unit(others).T >= NEAR_TWIN)
-    pairs = [f"{held[i].id} ~ {others[j].id}" for i, j in zip(rows, columns, strict=True)]
+def unit_vectors(embeddings, cases: list[Case]) -> np.ndarray:
+    vectors = np.asarray(embeddings.embed_documents([c.question for c in cases]))
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def tuned_vectors(tuned_cases, embeddings) -> np.ndarray:
+    return unit_vectors(embeddings, tuned_cases)
+
+
+@pytest.mark.parametrize("name", HELD_OUT)
+def test_no_held_out_question_is_a_near_twin_of_a_tuned_one(
+    eval_sets, embeddings, tuned_cases, tuned_vectors, name
+):
+    held = eval_sets[name]
+    rows, columns = np.nonzero(unit_vectors(embeddings, held) @ tuned_vectors.T >= NEAR_TWIN)
+    pairs = [f"{held[i].id} ~ {tuned_cases[j].id}" for i, j in zip(rows, columns, strict=True)]
     assert not pairs, "held-out near-twins (cosine >= 0.9): " + ", ".join(pairs)
+
+
+@pytest.mark.parametrize("name", HELD_OUT)
+def test_each_held_out_set_has_a_brief_no_tuned_set_was_written_to(eval_sets, tuned_cases, name):
+    """Questions written to the fit set's instructions share its habits: a held-out set must
+    also measure wording of a kind nothing was tuned on."""
+    briefs = {c.brief for c in eval_sets[name]}
+    assert briefs - {c.brief for c in tuned_cases}, f"{name}: every brief is also a tuned set's"

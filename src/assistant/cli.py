@@ -167,8 +167,8 @@ def serve(context: click.Context, host: str, port: int) -> None:
     "--set",
     "sets",
     multiple=True,
-    type=click.Choice(["golden", "fit", "dev", "heldout"]),
-    help="An eval set to score (repeatable) [default: golden, dev and heldout].",
+    type=click.Choice(["golden", "fit", "dev", "heldout", "heldout2"]),
+    help="An eval set to score (repeatable) [default: golden, dev, heldout and heldout2].",
 )
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write a JSON report.")
 @click.option(

@@ -8,8 +8,10 @@ The sets (``SET_NAMES``): ``golden`` (``evals/cases.yaml`` over the product corp
 ``evals/thresholds.yaml``) and the multi-document sets in ``evals/corpora/<set>/``, each
 answered from its own folder with its own index cache in ``evals/.index/<set>``: ``fit``
 (fitting the answerer's scorer; reported), ``dev`` (choosing thresholds; gated by its own
-``thresholds.yaml``) and ``heldout`` (reported as aggregates only, never gated).  One
-embeddings model is shared by every set and the baseline, so it loads once.
+``thresholds.yaml``), and the held-out sets, reported as aggregates only and never gated:
+``heldout``, and ``heldout2``, written later to briefs no other set uses, once ``heldout``'s
+aggregate had been used to choose between answerers.  One embeddings model is shared by every
+set and the baseline, so it loads once.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ from assistant.evals.metrics import (
 from assistant.evals.report import SetRun, render_markdown, render_text, to_json
 from assistant.evals.scoring import Sources, score_case
 
-SET_NAMES = ("golden", "fit", "dev", "heldout")
-DEFAULT_SETS = ("golden", "dev", "heldout")
+SET_NAMES = ("golden", "fit", "dev", "heldout", "heldout2")
+DEFAULT_SETS = ("golden", "dev", "heldout", "heldout2")
 GATED = ("golden", "dev")
-HELD_OUT = "heldout"
+HELD_OUT = ("heldout", "heldout2")
 BASELINE_NOTE = (
     "`baseline` is the LangChain tutorial pipeline: RecursiveCharacterTextSplitter 1000/200, "
     "the packaged MiniLM (without our tuning), Chroma, top-4 similarity search, the top chunk "
@@ -138,7 +140,7 @@ def eval_set(name: str, project: Path) -> EvalSet:
         raise ValueError(f"unknown eval set {name!r}: one of {', '.join(SET_NAMES)}")
     folder = evals / "corpora" / name
     thresholds = folder / "thresholds.yaml" if name in GATED else None
-    return EvalSet(name, folder / "cases.yaml", folder, thresholds, held_out=name == HELD_OUT)
+    return EvalSet(name, folder / "cases.yaml", folder, thresholds, held_out=name in HELD_OUT)
 
 
 def load_thresholds(path: Path | str) -> dict[str, dict[str, float]]:
