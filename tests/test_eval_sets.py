@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.evals import Case, load_cases
+from assistant.evals import SET_NAMES, Case, load_cases
+from assistant.evals.runner import HELD_OUT
 
 PROJECT = Path(__file__).resolve().parent.parent
 EVALS = PROJECT / "evals"
-SETS = ("fit", "dev", "heldout", "heldout2")
-HELD_OUT = ("heldout", "heldout2")
+SETS = tuple(name for name in SET_NAMES if name != "golden")  # each a folder of documents
 NEAR_TWIN = 0.9  # cosine of MiniLM question embeddings
 
 
