@@ -534,6 +534,20 @@ def write_set(project: Path, name: str, question: str, thresholds: str | None = 
     return folder
 
 
+def test_the_command_offers_every_set_and_every_held_out_set_is_ungated_and_unlisted(tmp_path):
+    """The command line writes the set names out (importing the runner would slow its start):
+    they must be the runner's, and each held-out set is held out (aggregates only, no gate)."""
+    from assistant.cli import main
+    from assistant.evals import SET_NAMES, eval_set
+    from assistant.evals.runner import HELD_OUT
+
+    (option,) = [p for p in main.commands["eval"].params if p.name == "sets"]
+    assert tuple(option.type.choices) == SET_NAMES
+    for name in HELD_OUT:
+        held = eval_set(name, tmp_path)
+        assert held.held_out and held.thresholds_path is None, name
+
+
 def test_the_command_gates_dev_but_never_the_held_out_set(bot, tmp_path):
     import io
 
