@@ -7,12 +7,13 @@
    whether the ranker's best sentence is right, from a ranker fitted without that question's
    document (never, for a near-miss the documents do not answer: those teach it to refuse).
 2. Choose: on the *dev* documents (never fitted on), the refusal threshold and the margin for
-   quoting a second sentence that answer the most questions with their facts while refusing at
-   least ``REFUSAL_RECALL`` of those the documents do not answer, replaying the answerer's own
-   decision; among those, only decisions that keep the product's own release (the golden set,
-   fitted on) within the floors CI holds it to. The product's own questions may count more
-   than others in the prior and the judge (``PRODUCT_WEIGHTS``): the weight and decision with
-   the best balanced accuracy on dev that keep the release within its gate are shipped.
+   quoting a second sentence that answer the most questions with their facts while refusing as
+   many of those the documents do not answer as CI holds dev to (its ``thresholds.yaml``),
+   replaying the answerer's own decision; among those, only decisions that keep the product's
+   own release (the golden set, fitted on) within the floors CI holds it to. The product's own
+   questions may count more than others in the prior and the judge (``PRODUCT_WEIGHTS``): the
+   weight and decision with the best balanced accuracy on dev that keep the release within its
+   gate are shipped.
 The held-out documents are not read here.  Retrieval is exact (the index searches its chunks
 exhaustively), so a refit from the same data and model writes the same file.
 """
@@ -43,9 +44,9 @@ FIT_SETS = (  # (corpus folder, cases files)
 DEV_SET = ("evals/corpora/dev", ("evals/corpora/dev/cases.yaml",))
 GOLDEN_SET = ("corpus", ("evals/cases.yaml",))
 GOLDEN_THRESHOLDS = "evals/thresholds.yaml"
+DEV_THRESHOLDS = "evals/corpora/dev/thresholds.yaml"
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.025), 3)
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # how much the prior counts beside the judge
-REFUSAL_RECALL = 0.8  # the issue's floor: refuse at least this share of unanswerable questions
 MARGINS = (0.0, 0.05, 0.1)  # wider margins quote more, and answers grow long
 OVERLAP = 0.3  # a sentence is labelled right when it shares this much with the support
 PRIOR_C = 0.1  # 384 embedding dimensions from a few hundred questions: regularise firmly
@@ -183,31 +184,48 @@ def _ranker(scored: list[Measured]) -> Linear:
     return _linear(np.vstack([m.rows for m in scored]), np.concatenate([m.labels for m in scored]))
 
 
-def fit_models(measured: list[Measured], product_weight: float = 1.0) -> Scorer:
-    """The ranker on every labelled pair; the prior on every question's embedding (1 when the
-    documents answer it); the judge on one row per question (1 when the question is
-    answerable and the ranker's best sentence is a right one, 0 for every near-miss). In the
-    prior and the judge, a question about the product's own release counts ``product_weight``
-    times.
+@dataclass
+class Ranked:
+    """The ranker, fitted on every labelled pair, and what the judge learns from: one row per
+    question (the ranker's verdict on its candidates, from a ranker fitted without that
+    question's document) labelled 1 when the question is answerable and the best sentence is
+    a right one, 0 for every near-miss. It does not depend on the product's weight, so it is
+    fitted once for all of them.
 
-    The judge learns from the ranker's and the prior's verdicts on documents they were not
-    fitted on (out of fold, by document), as it will meet them: a model judged on its own
-    training documents looks surer than it is, and a judge fitted on that trusts it too much."""
-    scored = [m for m in measured if len(m.rows) and m.special is None]
-    documents = sorted({m.case.source for m in measured})
-    judge_rows, judge_labels, judged = [], [], []
-    for fold in range(FOLDS):
-        held = set(documents[fold::FOLDS])
-        ranker = _ranker([m for m in scored if m.case.source not in held])
-        for m in (m for m in scored if m.case.source in held):
-            probabilities = ranker(m.rows)
-            judge_rows.append(judge_row(m.rows, probabilities, m.reading.polar))
-            judge_labels.append(float(m.labels[int(np.argmax(probabilities))] == 1))
-            judged.append(m)
-    judge = _networks(
-        np.vstack(judge_rows), np.asarray(judge_labels), _weights(judged, product_weight)
-    )
-    return Scorer(_ranker(scored), _prior(measured, product_weight), judge, 0.5, 0.0, 0.5)
+    Out of fold, by document, because the judge will meet the ranker's verdicts on documents
+    it was not fitted on: a model judged on its own training documents looks surer than it
+    is, and a judge fitted on that trusts it too much."""
+
+    ranker: Linear
+    judged: list[Measured]
+    rows: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def fit(cls, measured: list[Measured]) -> Ranked:
+        scored = [m for m in measured if len(m.rows) and m.special is None]
+        documents = sorted({m.case.source for m in measured})
+        rows, labels, judged = [], [], []
+        for fold in range(FOLDS):
+            held = set(documents[fold::FOLDS])
+            ranker = _ranker([m for m in scored if m.case.source not in held])
+            for m in (m for m in scored if m.case.source in held):
+                probabilities = ranker(m.rows)
+                rows.append(judge_row(m.rows, probabilities, m.reading.polar))
+                labels.append(float(m.labels[int(np.argmax(probabilities))] == 1))
+                judged.append(m)
+        return cls(_ranker(scored), judged, np.vstack(rows), np.asarray(labels))
+
+
+def fit_models(
+    measured: list[Measured], product_weight: float = 1.0, ranked: Ranked | None = None
+) -> Scorer:
+    """The ranker and the judge (``Ranked``, fitted here unless given) and the prior on every
+    question's embedding (1 when the documents answer it). In the prior and the judge, a
+    question about the product's own release counts ``product_weight`` times."""
+    ranked = ranked or Ranked.fit(measured)
+    judge = _networks(ranked.rows, ranked.labels, _weights(ranked.judged, product_weight))
+    return Scorer(ranked.ranker, _prior(measured, product_weight), judge, 0.5, 0.0, 0.5)
 
 
 def _weights(measured: list[Measured], product_weight: float) -> np.ndarray:
@@ -255,9 +273,11 @@ def choose(
 ) -> tuple[Scorer, float, float] | None:
     """The thresholds and margin with the best balanced accuracy on dev (the mean of the share
     of answerable questions answered with their facts and the share of the others refused),
-    among those refusing at least ``REFUSAL_RECALL`` of the questions the documents do not
-    answer (the product's promise is to refuse when the documents are silent, and then to
-    answer as much as it can) and that ``guard`` allows; None when it allows none."""
+    among those refusing at least the share of the questions the documents do not answer
+    that CI holds dev to (``refusal_floor``: the product's promise is to refuse when the
+    documents are silent, and then to answer as much as it can) and that ``guard`` allows;
+    None when it allows none."""
+    floor = refusal_floor()
     results = {
         (margin, judge, prior): replay(
             measured, answerer, scorer.with_decision(judge, margin, prior)
@@ -269,7 +289,7 @@ def choose(
     }
     if not results:
         return None
-    allowed = {key: value for key, value in results.items() if value[1] >= REFUSAL_RECALL}
+    allowed = {key: value for key, value in results.items() if value[1] >= floor}
     if not allowed:  # nothing refuses enough: take what refuses most
         most = max(recall for _, recall, _ in results.values())
         allowed = {key: value for key, value in results.items() if value[1] == most}
@@ -277,6 +297,14 @@ def choose(
     margin, judge, prior = min(k for k, (f, r, _) in allowed.items() if f + r == top)
     facts, recall, _ = results[(margin, judge, prior)]
     return scorer.with_decision(float(judge), margin, float(prior)), facts, recall
+
+
+def refusal_floor() -> float:
+    """The refusal recall CI holds the dev documents to (their ``thresholds.yaml``): a decision
+    chosen below it would fail CI."""
+    from assistant.evals.runner import load_thresholds
+
+    return float(load_thresholds(DEV_THRESHOLDS)["min"]["refusal_recall"])
 
 
 def golden_floors() -> dict[str, float]:
@@ -325,9 +353,10 @@ def main() -> int:
         fit += measure_set(corpus, files, embeddings)[0]
     dev, dev_answerer = measure_set(*DEV_SET, embeddings)
     guard = Guard.golden(embeddings)
+    ranked = Ranked.fit(fit)
     tried = {}
     for weight in PRODUCT_WEIGHTS:
-        tried[weight] = choose(dev, dev_answerer, fit_models(fit, weight), guard)
+        tried[weight] = choose(dev, dev_answerer, fit_models(fit, weight, ranked), guard)
         got = (
             "none keeps the golden set in its gate" if tried[weight] is None else tried[weight][1:]
         )
@@ -335,7 +364,7 @@ def main() -> int:
     allowed = {weight: chosen for weight, chosen in tried.items() if chosen is not None}
     if not allowed:
         print("choosing on dev alone: the golden set will miss a floor")
-        allowed = {1.0: choose(dev, dev_answerer, fit_models(fit))}
+        allowed = {1.0: choose(dev, dev_answerer, fit_models(fit, ranked=ranked))}
     product_weight = max(allowed, key=lambda weight: (sum(allowed[weight][1:]), -weight))
     scorer, dev_facts, dev_recall = allowed[product_weight]
     positives = int(sum(m.labels.sum() for m in fit))
@@ -344,7 +373,7 @@ def main() -> int:
                       "positive_pairs": positives, "product_weight": product_weight},
         "chosen_on": {"cases": len(dev), "fact_accuracy": round(dev_facts, 4),
                       "refusal_recall": round(dev_recall, 4),
-                      "refusal_recall_floor": REFUSAL_RECALL,
+                      "refusal_recall_floor": refusal_floor(),
                       "golden_replayed": [round(x, 4) for x in guard.replayed(scorer)]},
     }  # fmt: skip
     MODEL_FILE.write_text(json.dumps(scorer.to_dict(**about), indent=2) + "\n", encoding="utf-8")
