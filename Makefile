@@ -85,7 +85,7 @@ bench: install-dev
 # figures; the two trainings also at a quarter, half and all of the training documents.
 train: install-dev
 	$(PYTHON) -m assistant.train_embedding --curve
-	$(PYTHON) -m assistant.evals.fit
+	$(PYTHON) -m assistant.evals.fit --curve
 	$(PYTHON) -m assistant.train --curve
 
 clean:

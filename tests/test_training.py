@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from assistant.answer.scorer import Networks, default_scorer
+from assistant.evals.cases import by_document_fraction
 from assistant.evals.fit import (
     GOLDEN_SET,
     GOLDEN_THRESHOLDS,
     Guard,
+    Measured,
     _linear,
     _networks,
     _weights,
@@ -113,17 +115,40 @@ def test_the_embedding_report_counts_a_ranking_right_when_a_right_sentence_is_cl
     }
 
 
-def test_a_learning_curve_point_keeps_whole_documents_the_same_for_both_trainings():
-    """The reader's and the embedding model's smaller training sets are cut alike: whole
-    documents, the same ones for the same seed, whatever the items are."""
-    from assistant.train import by_document_fraction
+def test_a_learning_curve_point_keeps_whole_documents_the_same_for_every_training():
+    """The reader's, the embedding model's and the scorer's smaller training sets are cut
+    alike: whole documents, the same ones for the same seed, whatever the items are."""
     from assistant.train_embedding import Pair
 
     pairs = [Pair(f"doc{i % 8}.md", f"q{i}", "right", "wrong") for i in range(40)]
     cases = [SimpleNamespace(source=p.source, question=p.question) for p in pairs]
+    measured = [Measured(case, *[None] * 8) for case in cases]
     half = by_document_fraction(pairs, 0.5, seed=7)
     assert len({p.source for p in half}) == 4 and len(half) == 20
     assert [c.source for c in by_document_fraction(cases, 0.5, seed=7)] == [p.source for p in half]
+    assert [m.source for m in by_document_fraction(measured, 0.5, seed=7)] == [
+        p.source for p in half
+    ]
+
+
+def test_a_decision_is_chosen_only_among_those_refusing_as_much_as_ci_holds_dev_to(monkeypatch):
+    """The fit never ships a decision the dev gate would fail on refusal recall: the floor is
+    dev's thresholds.yaml's, and it binds when refusing less would answer more."""
+    from assistant.evals import fit
+
+    dev_floor = load_thresholds(PROJECT / fit.DEV_THRESHOLDS)["min"]["refusal_recall"]
+    with contextlib.chdir(PROJECT):
+        assert fit.refusal_floor() == dev_floor
+
+    def replay(measured, answerer, scorer):  # a higher threshold refuses more, answers less
+        return 1 - 1.5 * scorer.threshold, scorer.threshold, 1.0
+
+    monkeypatch.setattr(fit, "replay", replay)
+    monkeypatch.setattr(fit, "refusal_floor", lambda: 0.0)
+    assert choose([], None, default_scorer())[2] == fit.THRESHOLDS.min()
+    monkeypatch.setattr(fit, "refusal_floor", lambda: dev_floor)
+    chosen, _, recall = choose([], None, default_scorer())
+    assert recall == chosen.threshold == min(t for t in fit.THRESHOLDS if t >= dev_floor)
 
 
 def test_the_readers_pairs_are_padded_to_their_batch_not_to_the_model_limit():

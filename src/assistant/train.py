@@ -31,7 +31,6 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
@@ -46,12 +45,12 @@ from assistant.answer.reader import (
     padded,
     pair_tokenizer,
 )
+from assistant.evals.cases import by_document_fraction
 from assistant.evals.fit import GOLDEN_SET, golden_floors
 from assistant.evals.scoring import OUTCOMES
 from assistant.model_identity import file_sha256
 
 SEED = 1205
-T = TypeVar("T")
 TRAIN_SETS = (  # (corpus folder, case files)
     ("evals/corpora/fit", ("evals/corpora/fit/cases.yaml",)),
     ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
@@ -321,16 +320,6 @@ def ranked_first(asked: list[Asked], probabilities: list[np.ndarray]) -> tuple[i
               if a.case.answerable and a.labels.sum() and not a.special]  # fmt: skip
     first = sum(a.labels[int(np.argmax(p[: len(a.shortlisted)]))] == 1 for a, p in usable)
     return int(first), len(usable)
-
-
-def by_document_fraction(items: list[T], fraction: float, seed: int) -> list[T]:
-    """The items (each with a ``source``) of a ``fraction`` of the training documents (whole
-    documents, fixed seed): the learning curves' smaller training sets, here and for the
-    embedding model."""
-    documents = sorted({item.source for item in items})
-    random.Random(seed).shuffle(documents)
-    kept = set(documents[: max(1, round(fraction * len(documents)))])
-    return [item for item in items if item.source in kept]
 
 
 def main(argv: list[str] | None = None) -> int:

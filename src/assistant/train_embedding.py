@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import save_file
 
     from assistant.embed import MiniLMEmbeddings
-    from assistant.train import DEV_SET, HELDOUT_SET, TRAIN_SETS, by_document_fraction
+    from assistant.evals.cases import by_document_fraction
+    from assistant.train import DEV_SET, HELDOUT_SET, TRAIN_SETS
 
     parser = argparse.ArgumentParser(
         prog="python -m assistant.train_embedding", description=__doc__

@@ -8,14 +8,17 @@ drift from the document it describes; a case that cannot hold raises ``CaseError
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from assistant.config import project_root
+
+T = TypeVar("T")
 
 KINDS = (
     "fact",
@@ -133,3 +136,13 @@ def norm(text: str) -> str:
     lower case, whitespace collapsed."""
     text = re.sub(r"\[\d+\]", " ", text).replace("\u2019", "'").replace("\u2018", "'")
     return " ".join(text.lower().split())
+
+
+def by_document_fraction(items: list[T], fraction: float, seed: int) -> list[T]:
+    """The items (each with a ``source``) of a ``fraction`` of the training documents (whole
+    documents, fixed seed): the learning curves' smaller training sets, for the embedding
+    model, the scorer and the reader."""
+    documents = sorted({item.source for item in items})
+    random.Random(seed).shuffle(documents)
+    kept = set(documents[: max(1, round(fraction * len(documents)))])
+    return [item for item in items if item.source in kept]
