@@ -36,7 +36,7 @@ from assistant.answer.scorer import MODEL_FILE, Linear, Networks, Scorer, judge_
 from assistant.assistant import Assistant
 from assistant.embed import load_embeddings
 from assistant.evals.cases import by_document_fraction, load_cases, norm
-from assistant.evals.runner import HELD_OUT, load_thresholds
+from assistant.evals.runner import HELD_OUT, eval_set, load_thresholds
 from assistant.evals.scoring import has_any
 from assistant.question import Question
 
@@ -45,7 +45,7 @@ FIT_SETS = (  # (corpus folder, cases files)
     ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
 )
 DEV_SET = ("evals/corpora/dev", ("evals/corpora/dev/cases.yaml",))
-CURVE_SEED = 1205  # the seed the reader's and the embedding's curves part documents with
+CURVE_SEED = 1205  # train.py's SEED: the scorer's curve keeps the reader's curve's documents
 GOLDEN_SET = ("corpus", ("evals/cases.yaml",))
 GOLDEN_THRESHOLDS = "evals/thresholds.yaml"
 DEV_THRESHOLDS = "evals/corpora/dev/thresholds.yaml"
@@ -225,13 +225,10 @@ class Ranked:
         return cls(_ranker(scored), judged, np.vstack(rows), np.asarray(labels))
 
 
-def fit_models(
-    measured: list[Measured], product_weight: float = 1.0, ranked: Ranked | None = None
-) -> Scorer:
-    """The ranker and the judge (``Ranked``, fitted here unless given) and the prior on every
+def fit_models(measured: list[Measured], product_weight: float, ranked: Ranked) -> Scorer:
+    """The ranker and the judge's rows (``ranked``), the judge and the prior on every
     question's embedding (1 when the documents answer it). In the prior and the judge, a
     question about the product's own release counts ``product_weight`` times."""
-    ranked = ranked or Ranked.fit(measured)
     judge = _networks(ranked.rows, ranked.labels, _weights(ranked.judged, product_weight))
     return Scorer(ranked.ranker, _prior(measured, product_weight), judge, 0.5, 0.0, 0.5)
 
@@ -368,7 +365,7 @@ def fit_and_choose(
     allowed = {weight: chosen for weight, chosen in tried.items() if chosen is not None}
     if not allowed:
         print("choosing on dev alone: the golden set will miss a floor")
-        allowed = {1.0: choose(dev, dev_answerer, fit_models(fit, ranked=ranked))}
+        allowed = {1.0: choose(dev, dev_answerer, fit_models(fit, 1.0, ranked))}
     product_weight = max(allowed, key=lambda weight: (sum(allowed[weight][1:]), -weight))
     scorer, facts, recall = allowed[product_weight]
     return scorer, product_weight, facts, recall
@@ -431,8 +428,8 @@ def learning_curve(fit, dev, dev_answerer, guard: Guard, scorer: Scorer, embeddi
     the held-out sets are replayed, in aggregate, never chosen on."""
     sets = {"dev": (dev, dev_answerer)}
     for name in HELD_OUT:
-        folder = f"evals/corpora/{name}"
-        sets[name] = measure_set(folder, (f"{folder}/cases.yaml",), embeddings)
+        held = eval_set(name, Path("."))
+        sets[name] = measure_set(str(held.corpus_dir), (str(held.cases_path),), embeddings)
     release = [m for m in fit if _of_release(m)]
     others = [m for m in fit if not _of_release(m)]
     points = {}
