@@ -63,15 +63,17 @@ lint: install-dev
 
 # The suite on two pytest-xdist workers, then alone the `serial` tests (programs answering under
 # load, with deadlines: beside another worker's test the served page once timed out a request).
-# Tests on one module-scoped corpus share a worker (`xdist_group`), which builds it once.
+# Each test file runs on one worker (`loadfile`), so a module's fixtures (a built corpus, a strace
+# of an ingest, the local model) are made once, not once per worker.
 # The eval gate runs beside them at the lowest priority (nice 19): it takes only the CPU the
 # tests leave idle (while they wait on servers and subprocesses), so it delays no deadline.
+# It scores ours and the baseline; the reader's ungated column (`--reader`) would triple it.
 # Its output follows the tests'; `make test` fails when either fails.
 EVAL := $(BIN)/assistant eval --set golden --set dev --set heldout --set heldout2 \
 	--json $(VENV)/eval-report.json --markdown evals/report.md
 test: install-dev chromium strace lint
 	@nice -n 19 $(EVAL) > $(VENV)/eval-output.txt 2>&1 & evals=$$!; \
-	$(BIN)/pytest -q --durations=20 -n 2 --dist loadgroup -m "not serial" \
+	$(BIN)/pytest -q --durations=20 -n 2 --dist loadfile -m "not serial" \
 	  && $(BIN)/pytest -q --durations=10 -m serial; tests=$$?; \
 	wait $$evals; gate=$$?; \
 	echo "$(EVAL)"; cat $(VENV)/eval-output.txt; \

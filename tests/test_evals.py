@@ -444,12 +444,14 @@ def test_the_eval_command_prints_and_writes_both_reports(bot, tmp_path):
 
     out = io.StringIO()
     json_path, md_path = tmp_path / "report.json", tmp_path / "report.md"
-    code = run_eval_command(bot.settings, json_path, md_path, out, bot=bot, sets=["golden"])
+    code = run_eval_command(
+        bot.settings, json_path, md_path, out, bot=bot, sets=["golden"], reader=True
+    )
     payload = json.loads(json_path.read_text(encoding="utf-8"))
     golden = payload["sets"]["golden"]
     assert code == (0 if payload["passed"] else 1) and golden["gated"]
     assert set(payload["sets"]) == {"golden"}
-    assert {"ours", "baseline", "llm-fake"} <= set(golden["systems"])
+    assert set(golden["systems"]) == {"ours", "reader", "baseline", "llm-fake"}
     n_cases = len(load_cases(CASES))
     for system in golden["systems"].values():
         assert len(system["cases"]) == n_cases
@@ -570,6 +572,7 @@ def test_the_command_gates_dev_but_never_the_held_out_set(bot, tmp_path):
     payload = json.loads(json_path.read_text(encoding="utf-8"))
     assert code == 1 and not payload["sets"]["dev"]["passed"]  # an impossible dev threshold
     assert payload["sets"]["heldout"]["gated"] is False
+    assert set(payload["sets"]["dev"]["systems"]) == {"ours", "baseline"}  # no reader unasked
     assert (tmp_path / "index" / "dev").is_dir() and (tmp_path / "index" / "heldout").is_dir()
     text, markdown = out.getvalue(), md_path.read_text(encoding="utf-8")
     assert "thresholds (ours, dev): missed: fact_accuracy" in text

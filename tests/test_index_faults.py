@@ -187,17 +187,7 @@ DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {  # damage: (fixture, h
 }
 
 
-# The tests on the medium corpus share one pytest-xdist worker, which builds it once.
-ON_MEDIUM = pytest.mark.xdist_group("medium")
-
-
-@pytest.mark.parametrize(
-    "corpus, damage",
-    [
-        pytest.param(corpus, damage, id=name, marks=[ON_MEDIUM] if corpus == "medium" else [])
-        for name, (corpus, damage) in DAMAGE.items()
-    ],
-)
+@pytest.mark.parametrize("corpus, damage", list(DAMAGE.values()), ids=list(DAMAGE))
 def test_damage_is_reported_then_rebuild_recovers_keeping_it_aside(
     tmp_path, request, embeddings, corpus, damage, monkeypatch
 ):
@@ -392,7 +382,6 @@ def run_ingest(context, root: Path, remembered, kill_after=None, kill_in_flush=N
     return time.monotonic() - started
 
 
-@ON_MEDIUM
 def test_an_ingest_killed_at_any_moment_is_finished_by_the_next(
     tmp_path, medium, remembered, forkserver, embeddings, monkeypatch
 ):

@@ -175,6 +175,11 @@ def serve(context: click.Context, host: str, port: int) -> None:
 @click.option(
     "--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write a Markdown report."
 )
+@click.option(
+    "--reader",
+    is_flag=True,
+    help="Also score ours with the trained reader deciding (ungated; triples the run's time).",
+)
 @click.pass_context
 @_friendly_errors
 def evaluate(
@@ -182,13 +187,19 @@ def evaluate(
     sets: tuple[str, ...],
     json_path: Path | None,
     markdown_path: Path | None,
+    reader: bool,
 ) -> None:
     """Score the answerer and the baseline on the eval sets in evals/; exit 1 when a gated set
     (golden, dev) misses a threshold. The held-out sets are reported as aggregates only."""
     from assistant.evals import run_eval_command
 
     code = run_eval_command(
-        context.obj, json_path, markdown_path, stream=sys.stdout, sets=list(sets) or None
+        context.obj,
+        json_path,
+        markdown_path,
+        stream=sys.stdout,
+        sets=list(sets) or None,
+        reader=reader,
     )
     context.exit(code)
 

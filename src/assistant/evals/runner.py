@@ -49,8 +49,11 @@ HELD_OUT = ("heldout", "heldout2")
 BASELINE_NOTE = (
     "`baseline` is the LangChain tutorial pipeline: RecursiveCharacterTextSplitter 1000/200, "
     "the packaged MiniLM (without our tuning), Chroma, top-4 similarity search, the top chunk "
-    "as its answer, never refusing. `reader` is ours with the trained reader deciding "
-    "(`ASSISTANT_READER=true`), on the same index and retrieval."
+    "as its answer, never refusing."
+)
+READER_NOTE = (
+    "`reader` is ours with the trained reader deciding (`ASSISTANT_READER=true`), on the same "
+    "index and retrieval."
 )
 FAKE_LLM_REPLY = (
     "The clinical trial will be conducted at the Third Affiliated Hospital of Sun Yat-sen "
@@ -184,14 +187,17 @@ def run_eval_command(
     project: Path | None = None,
     index_root: Path | None = None,
     llm_check: bool = True,
+    reader: bool = False,
     bot: Any = None,
     embeddings: Any = None,
     make_system: Callable[[EvalSet, Any], Any] | None = None,
 ) -> int:
     """``assistant eval``: ours and the baseline on each set (``DEFAULT_SETS`` unless named;
     a default set whose folder is missing is skipped with a note), plus the LLM answerer on
-    a fake chat model on the golden set; prints, writes the reports asked for, and returns 1
-    when a gated set misses a threshold, else 0.
+    a fake chat model on the golden set, and with ``reader`` ours with the trained reader
+    deciding (informational, never gated: it reads eight sentences a question, so it takes
+    most of a whole run's time); prints, writes the reports asked for, and returns 1 when a
+    gated set misses a threshold, else 0.
 
     ``bot`` answers the golden set (default: an ``Assistant`` on ``settings``);
     ``make_system(eval_set, embeddings)`` answers the other sets (default: an ``Assistant``
@@ -199,7 +205,7 @@ def run_eval_command(
     project = Path(project) if project is not None else project_dir()
     index_root = Path(index_root) if index_root is not None else project / "evals" / ".index"
     chosen = [s if isinstance(s, EvalSet) else eval_set(s, project) for s in sets or DEFAULT_SETS]
-    notes = [BASELINE_NOTE]
+    notes = [BASELINE_NOTE, *([READER_NOTE] if reader else [])]
     if sets is None:
         missing = [s for s in chosen if s.name != "golden" and not s.cases_path.is_file()]
         notes += [f"Set `{s.name}` skipped: {s.cases_path} does not exist." for s in missing]
@@ -214,7 +220,9 @@ def run_eval_command(
     loader_log.addFilter(_skip_set_labels)
     try:
         for es in chosen:
-            runs.append(_run_set(es, project, settings, bot, embeddings, make_system, llm_check))
+            runs.append(
+                _run_set(es, project, settings, bot, embeddings, make_system, llm_check, reader)
+            )
     finally:
         loader_log.removeFilter(_skip_set_labels)
 
@@ -235,9 +243,10 @@ def _run_set(
     embeddings: Any,
     make_system: Callable[[EvalSet, Any], Any],
     llm_check: bool,
+    reader: bool,
 ) -> SetRun:
-    """Ours, ours with the reader, and the baseline (and on the golden set the fake-LLM
-    check) on one set."""
+    """Ours, with ``reader`` ours with the reader deciding, and the baseline (and on the
+    golden set the fake-LLM check) on one set."""
     from assistant import Assistant
     from assistant.evals.baseline import TutorialBaseline
 
@@ -249,7 +258,7 @@ def _run_set(
     corpus_dir = Path(es.corpus_dir or system.settings.corpus_dir)
     baseline = TutorialBaseline(corpus_dir, embeddings=_tutorial_embeddings(embeddings))
     reports = [evaluate(system, cases, name="ours", corpus_dir=corpus_dir)]
-    if isinstance(system, Assistant) and not system.settings.reader:
+    if reader and isinstance(system, Assistant) and not system.settings.reader:
         reading = Assistant(
             system.settings.replace(reader=True),
             embeddings=embeddings,
