@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +32,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def cli_call(
+    cwd: Path, args: tuple[str, ...], env: dict[str, str] | None, more_env: dict[str, str] | None
+) -> dict[str, Any]:
+    """How a test runs ``python -m assistant.cli *args`` in ``cwd`` (``run_cli`` to its end,
+    ``start_cli`` in the background): by default with this process's environment and the
+    corpus and index folders of ``cwd``, and ``more_env`` on top; output as text."""
+    if env is None:
+        env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
+    return {
+        "args": [sys.executable, "-m", "assistant.cli", *args],
+        "cwd": cwd,
+        "env": env | (more_env or {}),
+        "text": True,
+    }
+
+
 def run_cli(
     cwd: Path,
     *args: str,
@@ -38,21 +56,36 @@ def run_cli(
     timeout: float = 180,
     **options,
 ) -> subprocess.CompletedProcess:
-    """``python -m assistant.cli *args`` run in ``cwd``, its output captured as text; by default
-    with this process's environment and the corpus and index folders of ``cwd``, and
-    ``more_env`` on top."""
-    if env is None:
-        env = {**os.environ, "ASSISTANT_CORPUS_DIR": "corpus", "ASSISTANT_INDEX_DIR": "index"}
-    env = env | (more_env or {})
+    """The CLI run to its end (see ``cli_call``), its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **options,
+        **cli_call(cwd, args, env, more_env), capture_output=True, timeout=timeout, **options
     )
+
+
+def start_cli(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    more_env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen:
+    """The CLI started (see ``cli_call``), its output captured through pipes, or sent to
+    ``log`` (for a server, whose unread pipe would fill and stall it)."""
+    if log is None:
+        return subprocess.Popen(
+            **cli_call(cwd, args, env, more_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    with log.open("w") as output:
+        return subprocess.Popen(
+            **cli_call(cwd, args, env, more_env), stdout=output, stderr=subprocess.STDOUT
+        )
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file (the page's feedback log); none before it exists."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from assistant.question import MAX_HISTORY_ANSWER_CHARS, MAX_HISTORY_TURNS
 from assistant.web.app import launch
 from assistant.web.feedback import FEEDBACK_FILE, FEEDBACK_TEXT_CHARS, FeedbackLog
 from assistant.web.guard import MAX_REQUEST_BYTES, LoginThrottle, exposure_warning
-from conftest import LIGHTHOUSE, page_server, running_page, wait_until
+from conftest import LIGHTHOUSE, json_lines, page_server, running_page, wait_until
 from test_app import HOSPITAL, LOGIN
 
 INTERNALS = ("no attribute", "unpack", "KeyError", "not iterable", "invalid literal", "Traceback")
@@ -115,9 +115,7 @@ class Page:
         return self.feedback.stat().st_size if self.feedback.exists() else 0
 
     def feedback_lines(self) -> list[dict[str, Any]]:
-        if not self.feedback.exists():
-            return []
-        return [json.loads(line) for line in self.feedback.read_text("utf-8").splitlines()]
+        return json_lines(self.feedback)
 
 
 @pytest.fixture(scope="module")

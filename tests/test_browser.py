@@ -7,7 +7,6 @@ than skips without it: CI must run it.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from conftest import (
     PROJECT,
     ask_on_page,
     assistant_in,
+    json_lines,
     page_server,
     wait_until,
     with_corpus_copy,
@@ -51,12 +51,6 @@ def shipped_bot(tmp_path_factory, embeddings):
 def shipped_server(shipped_bot) -> Iterator[str]:
     with page_server(shipped_bot) as url:
         yield url
-
-
-def feedback_lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_chat_in_a_real_browser(shipped_server, browser, shipped_bot):
@@ -91,12 +85,12 @@ def test_chat_in_a_real_browser(shipped_server, browser, shipped_bot):
 
     # A thumb up lands in the feedback file with the question, answer and citations.
     feedback = Path(shipped_bot.settings.data_dir) / "feedback.jsonl"
-    before = len(feedback_lines(feedback))
+    before = len(json_lines(feedback))
     page.locator('#chat button[aria-label="Like"]').last.click()
 
     def voted():
         """a new line in the feedback file"""
-        lines = feedback_lines(feedback)
+        lines = json_lines(feedback)
         return lines[before:] and lines[-1]
 
     record = wait_until(voted)

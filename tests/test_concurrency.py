@@ -7,11 +7,9 @@ ingest while the page answers, and a corpus edited under a running page.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 from gradio_client import Client
 
 from assistant import Assistant
-from conftest import free_port, serving, shown, wait_until, with_model_export
+from conftest import free_port, serving, shown, start_cli, wait_until, with_model_export
 from index_kills import settings_in
 
 QUESTION = "Which hospital will run the trial?"
@@ -41,21 +39,13 @@ def root(tmp_path, workspace, embeddings) -> Path:
 
 
 def cli(root: Path, *args: str, log: Path | None = None) -> subprocess.Popen:
-    """The real command line in ``root``; its output captured as text, or sent to ``log``
-    (for a server, whose unread pipe would fill and stall it)."""
-    output = log.open("w") if log else subprocess.PIPE
-    return subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", *args],
-        cwd=root,
-        env={  # the paths this process indexes under: documents are named by their path
-            **os.environ,
-            "ASSISTANT_CORPUS_DIR": str(root / "corpus"),
-            "ASSISTANT_INDEX_DIR": str(root / "index"),
-        },
-        stdout=output,
-        stderr=subprocess.STDOUT if log else subprocess.PIPE,
-        text=True,
-    )
+    """The real command line in ``root``, started; documents are named by their path, so it
+    indexes under the same absolute paths as this process."""
+    folders = {
+        "ASSISTANT_CORPUS_DIR": str(root / "corpus"),
+        "ASSISTANT_INDEX_DIR": str(root / "index"),
+    }
+    return start_cli(root, *args, more_env=folders, log=log)
 
 
 def finished(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:

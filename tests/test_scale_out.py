@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from conftest import (
     free_port,
     run_cli,
     running_chroma,
+    start_cli,
     stopping,
     wait_serving,
     wait_until,
@@ -79,14 +79,9 @@ def serve_replicas(root: Path, environment: dict[str, str], count: int) -> Itera
         logs = [root / f"serve-{number}.log" for number in range(count)]
         urls = [f"http://127.0.0.1:{free_port()}" for _ in logs]
         for log_path, url in zip(logs, urls, strict=True):
+            port = url.split(":")[-1]
             processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "assistant.cli", "serve", "--port", url.split(":")[-1]],
-                    cwd=root,
-                    env=environment,
-                    stdout=stack.enter_context(log_path.open("w")),
-                    stderr=subprocess.STDOUT,
-                )
+                start_cli(root, "serve", "--port", port, env=environment, log=log_path)
             )
         pages = list(zip(processes, logs, urls, strict=True))
         deadline = time.monotonic() + STARTUP_SECONDS
