@@ -69,8 +69,8 @@ lint: install-dev
 # tests leave idle (while they wait on servers and subprocesses), so it delays no deadline.
 # It scores ours and the baseline; the reader's ungated column (`--reader`) would triple it.
 # Its output follows the tests'; `make test` fails when either fails.
-EVAL := $(BIN)/assistant eval --set golden --set dev --set heldout --set heldout2 \
-	--json $(VENV)/eval-report.json --markdown evals/report.md
+EVAL := $(BIN)/assistant eval --set golden --set release --set dev --set heldout --set heldout2 \
+	--set release-heldout --json $(VENV)/eval-report.json --markdown evals/report.md
 test: install-dev chromium strace lint
 	@nice -n 19 $(EVAL) > $(VENV)/eval-output.txt 2>&1 & evals=$$!; \
 	$(BIN)/pytest -q --durations=20 -n 2 --dist loadfile -m "not serial" \

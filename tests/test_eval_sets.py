@@ -80,3 +80,11 @@ def test_each_held_out_set_has_a_brief_no_tuned_set_was_written_to(eval_sets, tu
     also measure wording of a kind nothing was tuned on."""
     briefs = {c.brief for c in eval_sets[name]}
     assert briefs - {c.brief for c in tuned_cases}, f"{name}: every brief is also a tuned set's"
+
+
+@pytest.mark.parametrize("name", [name for name in SETS if name.startswith("release")])
+def test_the_release_sets_ask_about_the_shipped_release_as_it_is(name):
+    """They measure the product's own document in new words: their copy is the shipped file,
+    byte for byte, so an edit of the release cannot leave them scoring an older text."""
+    (copy,) = (EVALS / "corpora" / name).glob("*.txt")
+    assert copy.read_bytes() == (PROJECT / "corpus" / copy.name).read_bytes()

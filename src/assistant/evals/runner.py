@@ -10,8 +10,11 @@ answered from its own folder with its own index cache in ``evals/.index/<set>``:
 (fitting the answerer's scorer; reported), ``dev`` (choosing thresholds; gated by its own
 ``thresholds.yaml``), and the held-out sets, reported as aggregates only and never gated:
 ``heldout``, and ``heldout2``, written later to briefs no other set uses, once ``heldout``'s
-aggregate had been used to choose between answerers.  One embeddings model is shared by every
-set and the baseline, so it loads once.
+aggregate had been used to choose between answerers.  Two sets ask about the product's own
+release in words nothing was fitted on, each over a copy of it in its folder: ``release``
+(listed case by case, so a dev set) and ``release-heldout`` (held out, to briefs of its own):
+the golden set is fitted on, so they say whether its figures carry to new wording.  One
+embeddings model is shared by every set and the baseline, so it loads once.
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ from assistant.evals.metrics import (
 from assistant.evals.report import SetRun, render_markdown, render_text, to_json
 from assistant.evals.scoring import Sources, score_case
 
-SET_NAMES = ("golden", "fit", "dev", "heldout", "heldout2")
-DEFAULT_SETS = ("golden", "dev", "heldout", "heldout2")
+SET_NAMES = ("golden", "release", "fit", "dev", "heldout", "heldout2", "release-heldout")
+DEFAULT_SETS = ("golden", "release", "dev", "heldout", "heldout2", "release-heldout")
 GATED = ("golden", "dev")
-HELD_OUT = ("heldout", "heldout2")
+HELD_OUT = ("heldout", "heldout2", "release-heldout")
 BASELINE_NOTE = (
     "`baseline` is the LangChain tutorial pipeline: RecursiveCharacterTextSplitter 1000/200, "
     "the packaged MiniLM (without our tuning), Chroma, top-4 similarity search, the top chunk "
