@@ -179,7 +179,7 @@ def serve(context: click.Context, host: str, port: int) -> None:
 @click.option(
     "--reader",
     is_flag=True,
-    help="Also score ours with the trained reader deciding (ungated; triples the run's time).",
+    help="Also score ours with the trained reader deciding (ungated; 3.5 times the run's time).",
 )
 @click.pass_context
 @_friendly_errors
