@@ -71,14 +71,11 @@ def start_cli(
 ) -> subprocess.Popen:
     """The CLI started (see ``cli_call``), its output captured through pipes, or sent to
     ``log`` (for a server, whose unread pipe would fill and stall it)."""
+    call = cli_call(cwd, args, env, more_env)
     if log is None:
-        return subprocess.Popen(
-            **cli_call(cwd, args, env, more_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        return subprocess.Popen(**call, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     with log.open("w") as output:
-        return subprocess.Popen(
-            **cli_call(cwd, args, env, more_env), stdout=output, stderr=subprocess.STDOUT
-        )
+        return subprocess.Popen(**call, stdout=output, stderr=subprocess.STDOUT)
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

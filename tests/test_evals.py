@@ -581,3 +581,24 @@ def test_the_command_gates_dev_but_never_the_held_out_set(bot, tmp_path):
     for report in (text, markdown, json_path.read_text(encoding="utf-8")):
         assert HELD_OUT_SECRET not in report and "heldout-where" not in report
         assert "heldout-ceo" not in report
+
+
+def test_the_reader_column_is_scored_only_when_the_command_asks(monkeypatch):
+    """``assistant eval`` passes ``--reader`` through to the runner, and leaves the reader out
+    without it (make test's gate does not pay for an ungated column)."""
+    from click.testing import CliRunner
+
+    import assistant.evals
+    from assistant.cli import main
+
+    asked = []
+
+    def run_eval_command(settings, json_path, markdown_path, **options):
+        asked.append(options["reader"])
+        return 0
+
+    monkeypatch.setattr(assistant.evals, "run_eval_command", run_eval_command)
+    for arguments in (["eval", "--set", "golden"], ["eval", "--set", "golden", "--reader"]):
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 0, result.output
+    assert asked == [False, True]
