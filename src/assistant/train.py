@@ -46,16 +46,11 @@ from assistant.answer.reader import (
     pair_tokenizer,
 )
 from assistant.evals.cases import by_document_fraction
-from assistant.evals.fit import GOLDEN_SET, golden_floors
+from assistant.evals.fit import DEV_SET, FIT_SETS, GOLDEN_SET, golden_floors
 from assistant.evals.scoring import OUTCOMES
 from assistant.model_identity import file_sha256
 
 SEED = 1205
-TRAIN_SETS = (  # (corpus folder, case files)
-    ("evals/corpora/fit", ("evals/corpora/fit/cases.yaml",)),
-    ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
-)
-DEV_SET = ("evals/corpora/dev", ("evals/corpora/dev/cases.yaml",))
 HELDOUT_SET = ("evals/corpora/heldout", ("evals/corpora/heldout/cases.yaml",))
 ADAPTER = ReaderConfig(
     rank=16,
@@ -343,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     held = [] if options.no_heldout else measure(*HELDOUT_SET, embeddings)
     if options.decide:
         return decide_again(model_dir, golden, dev, held)
-    training = [a for corpus, files in TRAIN_SETS for a in measure(corpus, files, embeddings)]
+    training = [a for corpus, files in FIT_SETS for a in measure(corpus, files, embeddings)]
     print(f"measured {len(training)} training, {len(dev)} dev, {len(held)} held-out cases "
           f"in {time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
     curve = {}

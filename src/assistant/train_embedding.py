@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from assistant.embed import MiniLMEmbeddings
     from assistant.evals.cases import by_document_fraction
-    from assistant.train import DEV_SET, HELDOUT_SET, TRAIN_SETS
+    from assistant.evals.fit import DEV_SET, FIT_SETS
+    from assistant.train import HELDOUT_SET
 
     parser = argparse.ArgumentParser(
         prog="python -m assistant.train_embedding", description=__doc__
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     started = time.monotonic()
     packaged = MiniLMEmbeddings(cache_dir=Path(INDEX_ROOT), tuned=False)
-    pairs, _ = measured(TRAIN_SETS, packaged)
+    pairs, _ = measured(FIT_SETS, packaged)
     _, dev = measured((DEV_SET,), packaged)
     _, held = measured((HELDOUT_SET,), packaged)
     print(f"{len(pairs)} training pairs; {len(dev)} dev and {len(held)} held-out rankings",

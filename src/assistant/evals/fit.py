@@ -40,6 +40,7 @@ from assistant.evals.runner import HELD_OUT, eval_set, load_thresholds
 from assistant.evals.scoring import has_any
 from assistant.question import Question
 
+# What the scorer, the reader (``assistant.train``) and the embedding's tuning all learn from.
 FIT_SETS = (  # (corpus folder, cases files)
     ("evals/corpora/fit", ("evals/corpora/fit/cases.yaml",)),
     ("corpus", ("evals/cases.yaml", "evals/dev.yaml", "evals/holdout.yaml")),
