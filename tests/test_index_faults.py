@@ -22,7 +22,7 @@ from assistant import Assistant
 from assistant.answer.language import nlp
 from assistant.index import KINDS, Index, IndexUnavailable
 from assistant.ingest import sync
-from conftest import PROJECT, run_cli, shown
+from conftest import PROJECT, run_cli, shown, with_model_export
 from index_kills import RememberedParses, RememberedSentences, RememberedVectors, settings_in
 
 QUESTION = "Where will the spinal cord injury trial be conducted?"  # right among 200 documents too
@@ -31,9 +31,11 @@ FACT = "Third Affiliated Hospital"
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, workspace, embeddings) -> Path:
-    """The product's corpus and its built index, copied (never used) by each test."""
+    """The product's corpus and its built index (beside the model's export, as a program run
+    there leaves it), copied (never used) by each test."""
     root = tmp_path_factory.mktemp("small")
     shutil.copytree(workspace / "corpus", root / "corpus")
+    with_model_export(root / "index", embeddings)
     Assistant(settings_in(root), embeddings=embeddings)
     return root
 
