@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -73,9 +73,8 @@ def ingest(root: Path, environment: dict[str, str]) -> str:
 def serve_replicas(root: Path, environment: dict[str, str], count: int) -> Iterator[list[str]]:
     """``count`` ``assistant serve`` processes on free loopback ports, until the block ends:
     their base URLs. Each logs to ``serve-<n>.log`` in ``root``; all are ended together."""
-    with ExitStack() as stack:
-        processes: list[subprocess.Popen] = []  # ended together when the block ends
-        stack.enter_context(stopping(processes))
+    processes: list[subprocess.Popen] = []  # ended together when the block ends
+    with stopping(processes):
         logs = [root / f"serve-{number}.log" for number in range(count)]
         urls = [f"http://127.0.0.1:{free_port()}" for _ in logs]
         for log_path, url in zip(logs, urls, strict=True):
