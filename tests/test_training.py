@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from assistant.answer.scorer import Networks, default_scorer
+from assistant.answer.scorer import Networks, default_scorer, pooled
 from assistant.evals.cases import by_document_fraction
 from assistant.evals.fit import (
     GOLDEN_SET,
@@ -84,6 +84,20 @@ def test_the_judge_learns_features_that_count_only_together_and_refits_alike():
     assert json.dumps(again.to_dict()) == json.dumps(judge.to_dict())
     stored = Networks.from_dict(json.loads(json.dumps(judge.to_dict())))
     assert np.allclose(stored(corners), judge(corners), atol=1e-12)
+
+
+def test_pooled_chances_keep_a_confident_judge_apart_and_weigh_as_told():
+    """The two chances are pooled as log-odds: a judge at 0.99 stands further from one at 0.9
+    than a geometric mean would put it, a weight of 0 or 1 gives one chance alone, and
+    agreeing chances pool to themselves; a sure 0 or 1 stays finite, so the order holds."""
+    prior = 0.3
+    gap = pooled(0.99, prior, 0.25) - pooled(0.9, prior, 0.25)
+    geometric_gap = prior**0.25 * (0.99**0.75 - 0.9**0.75)
+    assert gap > 2 * geometric_gap
+    assert pooled(0.8, prior, 0.0) == pytest.approx(0.8)
+    assert pooled(0.8, prior, 1.0) == pytest.approx(prior)
+    assert pooled(0.7, 0.7, 0.5) == pytest.approx(0.7)
+    assert 0.0 < pooled(0.0, 0.9, 0.5) < pooled(0.5, 0.9, 0.5) < pooled(1.0, 0.9, 0.5) < 1.0
 
 
 def test_only_the_releases_own_questions_count_the_product_weight():

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.answer.scorer import pooled
 from assistant.model_identity import MODEL_SHA256, file_sha256
 from assistant.onnx_model import INPUTS as TEXT_INPUTS
 from assistant.onnx_model import padded as padded_tokens
@@ -61,11 +62,11 @@ class Decision:
     """How the reader's best probability becomes one of three outcomes, chosen on the dev
     documents by the training script. The confidence is the reader's best probability and the
     scorer's prior for the question (how often questions worded like it are answered at all),
-    as a geometric mean weighted by ``prior_weight``. At or above ``answer`` the best sentences
-    are quoted (a second one when the reader puts it within ``margin`` of the best); from
-    ``hedge`` up, the best is quoted as what the documents come closest to saying; below it,
-    the documents are judged silent and the answer is a refusal. ``shortlist`` is how many of
-    the ranker's best candidates the reader reads."""
+    pooled as the scorer pools them (``scorer.pooled``, ``prior_weight`` on the prior). At or
+    above ``answer`` the best sentences are quoted (a second one when the reader puts it within
+    ``margin`` of the best); from ``hedge`` up, the best is quoted as what the documents come
+    closest to saying; below it, the documents are judged silent and the answer is a refusal.
+    ``shortlist`` is how many of the ranker's best candidates the reader reads."""
 
     answer: float
     hedge: float
@@ -74,7 +75,7 @@ class Decision:
     prior_weight: float = 0.0
 
     def confidence(self, best: float, prior: float) -> float:
-        return best ** (1 - self.prior_weight) * prior**self.prior_weight
+        return pooled(best, prior, self.prior_weight)
 
     @classmethod
     def read(cls, path: Path = CONFIG_FILE) -> Decision:
