@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install install-dev wordnet chromium strace lint bench train clean
+.PHONY: run test install install-dev wordnet chromium strace lint bench train train-embedding clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -83,13 +83,18 @@ test: install-dev chromium strace lint
 bench: install-dev
 	$(PYTHON) benchmarks/latency.py
 
-# Retrain our models from evals/corpora, with fixed seeds: the embedding model's adapters, then
-# the scorer and the reader (both read the tuned model's measurements). Each prints its held-out
-# figures; the two trainings also at a quarter, half and all of the training documents.
+# Retrain our models from evals/corpora, with fixed seeds: the scorer and the reader, both on the
+# shipped embedding adapters' measurements. Each prints its held-out figures at a quarter, half
+# and all of the training documents. `train-embedding` retrains the adapters themselves: since
+# the corpus was rewritten on 2026-12-07 they come out different, and with them no decision
+# keeps the release within its CI gate and dev above its floors (README, Retraining), so the
+# shipped adapters are still those trained before; run `train` after it.
 train: install-dev
-	$(PYTHON) -m assistant.train_embedding --curve
 	$(PYTHON) -m assistant.evals.fit --curve
 	$(PYTHON) -m assistant.train --curve
+
+train-embedding: install-dev
+	$(PYTHON) -m assistant.train_embedding --curve
 
 clean:
 	rm -rf $(VENV)

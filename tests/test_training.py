@@ -4,6 +4,7 @@ refit within the release's CI floors, the product weight, and the embedding repo
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from types import SimpleNamespace
 
@@ -195,3 +196,48 @@ def test_the_readers_decision_is_chosen_only_among_those_its_gate_allows():
     gate = Allowing(from_=0.5, asked=[])
     decision, _ = choose_decision([], [], gate)
     assert decision.hedge >= 0.5 and gate.asked, "the gate was asked, and obeyed"
+
+
+def test_the_readers_decision_is_the_best_of_its_grid_whose_plain_answers_are_right_enough(
+    golden,
+):
+    """Chosen whole: no decision of the grid (with or without a hedge band) whose plain answers
+    are right often enough scores higher; and the figures it reports are the answerer's own,
+    replayed case by case. The ranker's chances stand in for the reader's."""
+    from assistant.evals.fit import right
+    from assistant.train import (
+        ANSWER_PRECISION,
+        MARGINS,
+        PRIOR_WEIGHTS,
+        THRESHOLDS,
+        Decision,
+        choose_decision,
+        replay,
+        shortlisted,
+    )
+
+    asked = shortlisted(*golden)
+    chances = [a.measured[1].scorer.probability(a.rows) for a in asked]
+    decision, got = choose_decision(asked, chances)
+    assert replay(asked, chances, decision) == got
+    assert got["answers_right"] is None or got["answers_right"] >= ANSWER_PRECISION
+    best = got["fact_accuracy"] + got["refusal_recall"]
+    for margin, weight, hedge in itertools.product(MARGINS, PRIOR_WEIGHTS, THRESHOLDS[::6]):
+        for answer in (hedge, min(hedge + 0.2, 1.0)):
+            other = replay(asked, chances, Decision(answer, hedge, margin, 8, weight))
+            if (other["answers_right"] or 1.0) >= ANSWER_PRECISION:
+                assert other["fact_accuracy"] + other["refusal_recall"] <= best
+    hedging = Decision(0.9, 0.3, 0.1, 8, 0.0)
+    cells = []
+    for a, read in zip(asked, chances, strict=True):
+        m, answerer = a.measured
+        answer = m.special or answerer.conclude(
+            m.reading, m.documents, a.shortlisted, read[: len(a.shortlisted)], hedging, a.prior
+        )
+        cells.append((answer.refused, answer.hedged, a.case.answerable and right(a.case, answer)))
+    got = replay(asked, chances, hedging)
+    assert got["hedged_right"] + got["hedged_wrong"] + got["hedged_unanswerable"] == sum(
+        hedged and not refused for refused, hedged, _ in cells
+    )
+    assert got["answered_right"] + got["hedged_right"] == sum(r for *_, r in cells)
+    assert got["refused_right"] + got["refused_wrong"] == sum(refused for refused, *_ in cells)

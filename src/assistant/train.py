@@ -29,7 +29,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +97,11 @@ class Asked:
 def measure(corpus: str, case_files: tuple[str, ...], embeddings) -> list[Asked]:
     from assistant.evals.fit import measure_set
 
-    found, answerer = measure_set(corpus, case_files, embeddings)
+    return shortlisted(*measure_set(corpus, case_files, embeddings))
+
+
+def shortlisted(found: list, answerer) -> list[Asked]:
+    """The cases ``measure_set`` measured, each with the shortlist the reader reads."""
     asked = []
     for m in found:
         shortlist = answerer.shortlist(m.rows, SHORTLIST)
@@ -216,27 +220,53 @@ def read_all(model, asked: list[Asked], model_dir: Path) -> list[np.ndarray]:
     return out
 
 
+def outcomes(asked: list[Asked], probabilities: list[np.ndarray], margin: float, weight: float):
+    """Each case's confidence and the confusion cell of each answer it can get (refused,
+    hedged, answered) under ``margin`` and prior ``weight``, worked out once by the answerer
+    itself (``conclude``), so that every pair of thresholds is counted without replaying it."""
+    answering = Decision(-1.0, -1.0, margin, SHORTLIST, weight)  # whatever the chance
+    hedging = Decision(2.0, -1.0, margin, SHORTLIST, weight)
+    sure, cells = [], []
+    for a, read in zip(asked, probabilities, strict=True):
+        chances = read[: len(a.shortlisted)]
+        refused = "refused_wrong" if a.case.answerable else "refused_right"
+        cells.append([refused, _cell(a, chances, hedging), _cell(a, chances, answering)])
+        confident = a.special or not len(chances)
+        sure.append(np.inf if confident else answering.confidence(float(chances.max()), a.prior))
+    return np.asarray(sure), cells
+
+
+def _cell(a: Asked, chances: np.ndarray, decision: Decision) -> str:
+    """The confusion cell of the answer ``decision`` gives ``a``."""
+    from assistant.evals.fit import right
+
+    m, answerer = a.measured
+    answer = m.special or answerer.conclude(
+        m.reading, m.documents, a.shortlisted, chances, decision, a.prior
+    )
+    said = "hedged" if answer.hedged else "answered"
+    if answer.refused:
+        return "refused_wrong" if a.case.answerable else "refused_right"
+    if not a.case.answerable:
+        return f"{said}_unanswerable"
+    return f"{said}_right" if right(a.case, answer) else f"{said}_wrong"
+
+
+def counted(sure: np.ndarray, cells: list[list[str]], hedge: float, answer: float) -> dict:
+    """The figures of the decision with these thresholds, from ``outcomes``; as ``conclude``
+    decides: below ``hedge`` a refusal, below ``answer`` a hedge, else an answer."""
+    picks = np.where(sure < hedge, 0, np.where(sure < answer, 1, 2))
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for row, pick in zip(cells, picks.tolist(), strict=True):
+        counts[row[pick]] += 1
+    return figures(counts)
+
+
 def replay(asked: list[Asked], probabilities: list[np.ndarray], decision: Decision) -> dict:
     """The answerer's outcomes with ``decision``, counted as ``assistant eval`` counts them:
     a hedged answer is an answer, in cells of its own."""
-    from assistant.evals.fit import right
-
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for a, read in zip(asked, probabilities, strict=True):
-        m, answerer = a.measured
-        chances = read[: len(a.shortlisted)]
-        answer = m.special or answerer.conclude(
-            m.reading, m.documents, a.shortlisted, chances, decision, a.prior
-        )
-        said = "hedged" if answer.hedged else "answered"
-        if a.case.answerable:
-            key = f"{said}_right" if right(a.case, answer) else f"{said}_wrong"
-        else:
-            key = f"{said}_unanswerable"
-        if answer.refused:
-            key = "refused_wrong" if a.case.answerable else "refused_right"
-        counts[key] += 1
-    return figures(counts)
+    sure, cells = outcomes(asked, probabilities, decision.margin, decision.prior_weight)
+    return counted(sure, cells, decision.hedge, decision.answer)
 
 
 def figures(counts: dict) -> dict:
@@ -280,34 +310,32 @@ class Gate:
 def choose_decision(
     asked: list[Asked], probabilities: list[np.ndarray], gate: Gate | None = None
 ) -> tuple[Decision, dict] | None:
-    """The decision for ``asked`` (the dev documents), in two steps; None when ``gate``
-    allows none.
+    """The decision for ``asked`` (the dev documents) with the best balanced accuracy (fact
+    accuracy plus refusal recall; a hedge counts as an answer), among those ``gate`` allows
+    (so that the release stays within its CI floors) whose plain answers are right at least
+    ``ANSWER_PRECISION`` of the time: answers less sure than that are quoted as unconfirmed
+    ("I could not confirm this ..."), never stated as the answer. Ties go to the narrower
+    hedge band, then the smaller margin and prior weight. None when ``gate`` allows none.
 
-    1. Where to refuse: the hedge threshold, margin and prior weight with the best balanced
-       accuracy (fact accuracy plus refusal recall; a hedge counts as an answer) among those
-       ``gate`` allows, so that a refusal says the documents are silent as often as the
-       reader can tell, and the release stays within its gate.
-    2. Where to stop hedging: the lowest answer threshold above it at which plain answers are
-       right at least ``ANSWER_PRECISION`` of the time; answers below it are quoted as
-       unconfirmed ("I could not confirm this ..."), never stated as the answer."""
+    Chosen whole: choosing where to refuse first and raising the answer threshold after
+    scored lower than a decision of the same grid (a hedge quotes one sentence, so hedging
+    can cost facts), 1.213 against 1.233 on dev on 2026-12-07."""
     best = None
-    for hedge_at, margin, weight in itertools.product(THRESHOLDS, MARGINS, PRIOR_WEIGHTS):
-        decision = Decision(float(hedge_at), float(hedge_at), margin, SHORTLIST, weight)
-        got = replay(asked, probabilities, decision)
-        key = (got["fact_accuracy"] + got["refusal_recall"], -margin, -weight)
-        if (best is None or key > best[0]) and (gate is None or gate.allows(decision)):
-            best = (key, decision, got)
-    if best is None:
-        return None
-    _, refusing, got = best
-    for answer_at in (t for t in THRESHOLDS if t >= refusing.hedge):
-        decision = replace(refusing, answer=float(answer_at))
-        tried = replay(asked, probabilities, decision)
-        if (tried["answers_right"] or 0) >= ANSWER_PRECISION:
-            return decision, tried
-    return replace(refusing, answer=1.0), replay(
-        asked, probabilities, replace(refusing, answer=1.0)
-    )
+    for margin, weight in itertools.product(MARGINS, PRIOR_WEIGHTS):
+        sure, cells = outcomes(asked, probabilities, margin, weight)
+        for hedge_at in THRESHOLDS:
+            for answer_at in (*(t for t in THRESHOLDS if t >= hedge_at), 1.0):
+                got = counted(sure, cells, float(hedge_at), float(answer_at))
+                if got["answers_right"] is not None and got["answers_right"] < ANSWER_PRECISION:
+                    continue
+                band = float(answer_at) - float(hedge_at)
+                key = (got["fact_accuracy"] + got["refusal_recall"], -band, -margin, -weight)
+                if best is not None and key <= best[0]:
+                    continue
+                decision = Decision(float(answer_at), float(hedge_at), margin, SHORTLIST, weight)
+                if gate is None or gate.allows(decision):
+                    best = (key, decision, got)
+    return None if best is None else (best[1], best[2])
 
 
 def ranked_first(asked: list[Asked], probabilities: list[np.ndarray]) -> tuple[int, int]:
