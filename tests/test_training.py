@@ -203,7 +203,9 @@ def test_the_readers_decision_is_the_best_of_its_grid_whose_plain_answers_are_ri
 ):
     """Chosen whole: no decision of the grid (with or without a hedge band) whose plain answers
     are right often enough scores higher; and the figures it reports are the answerer's own,
-    replayed case by case. The ranker's chances stand in for the reader's."""
+    replayed case by case. The ranker's chances stand in for the reader's. (On the release's
+    questions the two-step choice used before happens to pick the same decision; where it
+    did not, on dev, is in ``choose_decision``'s docstring.)"""
     from assistant.evals.fit import right
     from assistant.train import (
         ANSWER_PRECISION,

@@ -229,8 +229,7 @@ def outcomes(asked: list[Asked], probabilities: list[np.ndarray], margin: float,
     sure, cells = [], []
     for a, read in zip(asked, probabilities, strict=True):
         chances = read[: len(a.shortlisted)]
-        refused = "refused_wrong" if a.case.answerable else "refused_right"
-        cells.append([refused, _cell(a, chances, hedging), _cell(a, chances, answering)])
+        cells.append([_refused(a), _cell(a, chances, hedging), _cell(a, chances, answering)])
         confident = a.special or not len(chances)
         sure.append(np.inf if confident else answering.confidence(float(chances.max()), a.prior))
     return np.asarray(sure), cells
@@ -246,10 +245,14 @@ def _cell(a: Asked, chances: np.ndarray, decision: Decision) -> str:
     )
     said = "hedged" if answer.hedged else "answered"
     if answer.refused:
-        return "refused_wrong" if a.case.answerable else "refused_right"
+        return _refused(a)
     if not a.case.answerable:
         return f"{said}_unanswerable"
     return f"{said}_right" if right(a.case, answer) else f"{said}_wrong"
+
+
+def _refused(a: Asked) -> str:
+    return "refused_wrong" if a.case.answerable else "refused_right"
 
 
 def counted(sure: np.ndarray, cells: list[list[str]], hedge: float, answer: float) -> dict:
