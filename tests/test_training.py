@@ -4,6 +4,7 @@ refit within the release's CI floors, the product weight, and the embedding repo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 from types import SimpleNamespace
@@ -11,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from assistant.answer.scorer import Networks, default_scorer, pooled
+from assistant.answer.scorer import Linear, Networks, default_scorer, pooled
 from assistant.evals.cases import by_document_fraction
 from assistant.evals.fit import (
     GOLDEN_SET,
@@ -23,6 +24,8 @@ from assistant.evals.fit import (
     _weights,
     choose,
     measure_set,
+    replay,
+    unbriefed_priors,
 )
 from assistant.evals.runner import load_thresholds
 from assistant.train_embedding import Candidates, closest_right, packaged_model
@@ -68,6 +71,26 @@ def test_choosing_under_a_guard_that_allows_nothing_chooses_nothing(golden):
     assert choose(measured[:10], answerer, default_scorer(), impossible) is None
     chosen, facts, recall = choose(measured[::3], answerer, default_scorer())
     assert 0 < chosen.threshold < 1 and 0 < facts <= 1 and 0 < recall <= 1
+
+
+def test_each_question_is_replayed_with_the_prior_fitted_without_its_brief(golden):
+    """Each brief's prior is fitted on the other briefs' questions, and a question meets its
+    own brief's in the replay: a prior that never answers, given for one brief, refuses that
+    brief's questions and no others. (The release's questions, split into two briefs.)"""
+    measured, answerer = golden
+    measured = [
+        dataclasses.replace(m, case=dataclasses.replace(m.case, brief="ab"[i % 2]))
+        for i, m in enumerate(measured)
+    ]
+    priors = unbriefed_priors(measured, 1.0, {"a", "b"})
+    assert set(priors) == {"a", "b"}
+    assert not np.allclose(priors["a"].weights, priors["b"].weights)
+    shipped = default_scorer().with_decision(0.5, 0.1, 1.0)  # the prior decides alone
+    never = Linear(np.zeros(384), np.ones(384), np.zeros(384), -1e3)
+    facts = replay(measured, answerer, shipped)[0]
+    one = replay(measured, answerer, shipped, {"a": never, "b": shipped.prior})[0]
+    both = replay(measured, answerer, shipped, {"a": never, "b": never})
+    assert both[1] == 1.0 and both[0] < one < facts  # overviews, definitions still answer
 
 
 def test_the_judge_learns_features_that_count_only_together_and_refits_alike():
@@ -155,7 +178,7 @@ def test_a_decision_is_chosen_only_among_those_refusing_as_much_as_ci_holds_dev_
     with contextlib.chdir(PROJECT):
         assert fit.refusal_floor() == dev_floor
 
-    def replay(measured, answerer, scorer):  # a higher threshold refuses more, answers less
+    def replay(measured, answerer, scorer, priors=None):  # refuses more, answers less
         return 1 - 1.5 * scorer.threshold, scorer.threshold, 1.0
 
     monkeypatch.setattr(fit, "replay", replay)
@@ -164,6 +187,31 @@ def test_a_decision_is_chosen_only_among_those_refusing_as_much_as_ci_holds_dev_
     monkeypatch.setattr(fit, "refusal_floor", lambda: dev_floor)
     chosen, _, recall = choose([], None, default_scorer())
     assert recall == chosen.threshold == min(t for t in fit.THRESHOLDS if t >= dev_floor)
+
+
+def test_balanced_accuracy_is_weighed_with_unbriefed_priors_and_the_floors_as_ci_measures(
+    monkeypatch,
+):
+    """With each brief's prior fitted without it, dev's questions are weighed as questions of
+    an unseen brief would be; but CI measures dev with the shipped prior, so the floors are
+    kept on that replay. Here refusing more always scores better, unbriefed priors refuse
+    less (their recall is 0.3 lower), and the fact floor caps the threshold at 0.8."""
+    from assistant.evals import fit
+
+    def replay(measured, answerer, scorer, priors=None):
+        t = scorer.threshold
+        return 1 - t / 2, t - (0.3 if priors else 0.0), 1.0
+
+    monkeypatch.setattr(fit, "replay", replay)
+    monkeypatch.setattr(fit, "refusal_floor", lambda: 0.6)
+    monkeypatch.setattr(fit, "fact_floor", lambda: 0.6)
+    chosen, facts, recall = choose([], None, default_scorer(), priors={"terse": None})
+    assert chosen.threshold == 0.8  # kept 0.6 <= t <= 0.8; unbriefed, no t keeps both
+    assert (facts, recall) == pytest.approx((0.6, 0.5))  # the figures it was chosen on
+    monkeypatch.setattr(fit, "fact_floor", lambda: 0.0)
+    assert choose([], None, default_scorer(), priors={"terse": None})[0].threshold == 0.95
+    monkeypatch.setattr(fit, "fact_floor", lambda: 0.99)  # none keeps both: refusal first
+    assert choose([], None, default_scorer(), priors={"terse": None})[0].threshold == 0.95
 
 
 def test_the_readers_pairs_are_padded_to_their_batch_not_to_the_model_limit():
