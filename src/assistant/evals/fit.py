@@ -20,7 +20,8 @@
    every brief, 0.669 when fitted without the question's own brief (2026-12-07), near what it
    does on the held-out briefs. So each dev question is replayed with the prior fitted without
    its brief (``unbriefed_priors``), as a question of a brief never seen would be; the chosen
-   decision must also keep dev's refusal floor with the prior as shipped, which CI measures.
+   decision must keep dev's floors (refusal recall, and fact accuracy where any decision keeps
+   both) with the prior as shipped, as CI measures them.
 The held-out documents are read only by ``--curve``, to report on, never to choose.  Retrieval
 is exact (the index searches its chunks exhaustively), so a refit from the same data and model
 writes the same file.
@@ -310,10 +311,10 @@ def choose(
         return None
     scored = [replay(measured, answerer, decision, priors) for decision in decisions]
     best_first = sorted(range(len(decisions)), key=lambda i: -(scored[i][0] + scored[i][1]))
-    floor, refusing = refusal_floor(), None
+    floor, facts_floor, refusing = refusal_floor(), fact_floor(), None
     for i in best_first:
         kept = scored[i] if priors is None else replay(measured, answerer, decisions[i])
-        if kept[1] >= floor and kept[0] >= fact_floor():  # as keeps_dev_floors
+        if kept[1] >= floor and kept[0] >= facts_floor:  # as keeps_dev_floors
             return decisions[i], scored[i][0], scored[i][1]
         if kept[1] >= floor and refusing is None:
             refusing = i
@@ -392,8 +393,10 @@ def ranked_first(measured: list[Measured], scorer: Scorer) -> tuple[int, int]:
 def fit_and_choose(
     fit: list[Measured], dev: list[Measured], dev_answerer, guard: Guard, quiet: bool = False
 ) -> tuple[Scorer, float, float, float]:
-    """Fit on ``fit`` at each product weight and choose on ``dev`` (``choose``): the scorer, its
-    product weight, and its dev fact accuracy and refusal recall."""
+    """Fit on ``fit`` at each product weight and choose on ``dev`` (``choose``, each dev
+    question weighed by the prior fitted without its brief): the scorer, its product weight,
+    and its dev fact accuracy and refusal recall so weighed. Weights whose decision keeps CI's
+    floors on dev (``keeps_dev_floors``) come first."""
     ranked = Ranked.fit(fit)
     briefs = {m.case.brief for m in dev}
     tried = {}
