@@ -22,6 +22,7 @@ from assistant.evals.fit import (
     _linear,
     _networks,
     _weights,
+    answer_of,
     choose,
     measure_set,
     replay,
@@ -51,6 +52,18 @@ def test_the_shipped_scorer_replays_the_golden_set_within_its_ci_floors(golden):
     floors = load_thresholds(PROJECT / GOLDEN_THRESHOLDS)["min"]
     guard = guard_with(golden, (floors[name] for name in FLOORS))
     assert guard.allows(default_scorer()), guard.replayed(default_scorer())
+
+
+def test_the_replay_gives_each_golden_question_the_answer_the_answerer_gives(golden):
+    """The fit chooses by replaying decisions on measured questions, so a replay must answer as
+    ``ExtractiveAnswerer.answer`` does, a question in two parts part by part (replayed whole,
+    one refit's choice kept the release's floors in the replay and failed them in CI)."""
+    measured, answerer = golden
+    assert any(m.parts for m in measured)
+    for m in measured:
+        expected = answerer.answer(m.question, m.documents)
+        got = answer_of(m, answerer, answerer.scorer)
+        assert (got.text, got.refused) == (expected.text, expected.refused), m.case.id
 
 
 def test_the_guard_refuses_a_decision_below_any_floor(golden):

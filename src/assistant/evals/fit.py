@@ -37,10 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answer.compose import combine
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.features import FEATURES
 from assistant.answer.reading import Reading, read
 from assistant.answer.scorer import MODEL_FILE, Linear, Networks, Scorer, judge_row
+from assistant.answer.types import Answer
 from assistant.assistant import Assistant
 from assistant.embed import load_embeddings
 from assistant.evals.cases import by_document_fraction, load_cases, norm
@@ -86,6 +88,10 @@ class Measured:
     asked: np.ndarray  # the question's embedding
     labels: np.ndarray
     special: object  # the answer when the question bypasses the scorer (overview, definition)
+    # A question in several parts ("Where will it run, and who leads it?") is answered part
+    # by part: each part measured as the answerer measures it. The whole question's rows
+    # still train the models; replays decide the parts, as the answerer does.
+    parts: tuple[Measured, ...] = ()
 
     @property
     def source(self) -> str:
@@ -113,16 +119,32 @@ def measure_set(
             history = list(case.history)
             documents = bot.retrieve(case.question, history)
             question = Question.read(case.question, history, answerer.collection.spelling)
-            reading = read(question, answerer.collection)
-            positions, rows, asked = answerer.measure(question, documents, reading)
-            labels = _labels(bot, answerer, case, positions)
-            special = answerer.direct(reading, documents)
-            measured.append(
-                Measured(
-                    case, question, reading, documents, positions, rows, asked, labels, special
-                )
-            )
+            whole = _measured(bot, answerer, case, question, documents)
+            parts = question.parts()
+            if len(parts) > 1:
+                measured_parts = (_measured(bot, answerer, case, p, documents) for p in parts)
+                whole = replace(whole, parts=tuple(measured_parts))
+            measured.append(whole)
     return measured, answerer
+
+
+def _measured(bot, answerer: ExtractiveAnswerer, case, question: Question, documents) -> Measured:
+    reading = read(question, answerer.collection)
+    positions, rows, asked = answerer.measure(question, documents, reading)
+    labels = _labels(bot, answerer, case, positions)
+    special = answerer.direct(reading, documents)
+    return Measured(case, question, reading, documents, positions, rows, asked, labels, special)
+
+
+def answer_of(m: Measured, answerer: ExtractiveAnswerer, scorer: Scorer) -> Answer:
+    """The answer ``answerer`` gives ``m`` under ``scorer``, decided as
+    ``ExtractiveAnswerer.answer`` decides it: a question in parts answered part by part."""
+    if m.parts:
+        answers = [answer_of(part, answerer, scorer) for part in m.parts]
+        return combine(answers, [part.question.cleaned for part in m.parts])
+    if m.special is not None:
+        return m.special
+    return answerer.decide(m.reading, m.documents, m.positions, m.rows, m.asked, scorer)
 
 
 def _labels(bot, answerer: ExtractiveAnswerer, case, positions: list[int]) -> np.ndarray:
@@ -271,10 +293,8 @@ def replay(
     right_of: dict[bool, list[bool]] = {True: [], False: []}
     refusals = 0
     for m in measured:
-        answer = m.special
-        if answer is None:
-            judged = scorer if priors is None else replace(scorer, prior=priors[m.case.brief])
-            answer = answerer.decide(m.reading, m.documents, m.positions, m.rows, m.asked, judged)
+        judged = scorer if priors is None else replace(scorer, prior=priors[m.case.brief])
+        answer = answer_of(m, answerer, judged)
         right_of[m.case.answerable].append(right(m.case, answer))
         refusals += answer.refused
     refused_right = sum(right_of[False])
