@@ -79,6 +79,21 @@ def test_retrieval_finds_the_passage(bot):
     assert {"chunk_id", "score", "dense", "bm25"} <= set(meta)
 
 
+def test_the_langchain_retriever_and_chain_give_what_retrieve_and_ask_give(bot):
+    """For programs composing the pipeline with other LangChain parts: a real ``BaseRetriever``
+    and an LCEL runnable, on the same path as ``retrieve`` and ``ask``."""
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import Runnable
+
+    question = "When did XS228 receive FDA approval?"
+    assert isinstance(bot.retriever, BaseRetriever) and isinstance(bot.chain, Runnable)
+    assert bot.retriever.invoke(question) == bot.retrieve(question)
+    earlier = ("Which trial was cleared?", "The Phase I trial of XS228 for spinal cord injury.")
+    follow_up = {"question": "Where will it be conducted?", "history": [earlier]}
+    assert bot.chain.invoke({"question": question}) == bot.ask(question)
+    assert bot.chain.invoke(follow_up) == bot.ask(follow_up["question"], follow_up["history"])
+
+
 def test_bm25_is_built_once_per_index_state(bot):
     lexical = bot._load().lexical
     bot.ask("What is XS228?")

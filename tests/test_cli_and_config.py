@@ -92,8 +92,9 @@ def test_importing_the_package_loads_no_model_and_no_gradio():
 
 def test_a_cold_answer_imports_no_torch(cli_root):
     """spaCy's thinc imports torch whenever it is installed (1.4 s of a 4 s cold `assistant
-    ask`); answering needs neither torch nor sentence-transformers. Python's own import log
-    (``PYTHONPROFILEIMPORTTIME``) names every module the command imported."""
+    ask`); answering needs neither torch nor sentence-transformers, nor LangChain's retriever
+    and tracing machinery (half a second). Python's own import log (``PYTHONPROFILEIMPORTTIME``)
+    names every module the command imported."""
     question = "Which hospital will run the trial?"
     result = run_cli(cli_root, "ask", question, more_env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0, result.stderr
@@ -102,6 +103,8 @@ def test_a_cold_answer_imports_no_torch(cli_root):
     assert "spacy" in imported
     # thinc's attempt is logged as "torch" even when it fails: a loaded torch has submodules
     assert not [name for name in imported if name.startswith(("torch.", "sentence_transformers"))]
+    unneeded = ("langchain_core.retrievers", "langchain_core.tracers", "langsmith.run_trees")
+    assert not [name for name in imported if name.startswith(unneeded)]
 
 
 def test_settings_come_from_arguments_then_environment_then_defaults():

@@ -10,12 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answer.collection import ANALYSIS_VERSION, Collection
 from assistant.answer.extractive import ExtractiveAnswerer
@@ -37,8 +35,14 @@ from assistant.question import (
     History,
     Question,
 )
-from assistant.retrieve import HybridRetriever, LexicalIndex
+from assistant.retrieve import HybridSearch, LexicalIndex
 from assistant.snapshot import DamagedSnapshot, open_snapshot
+
+if TYPE_CHECKING:  # LangChain's model and runnable machinery loads only when it is used
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.runnables import Runnable
+
+    from assistant.runnables import HybridRetriever
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +98,11 @@ def _may_be_refusing(text: str) -> bool:
 
 @dataclass(frozen=True)
 class _Pipeline:
-    """One generation's retriever, answerer and the chain joining them."""
+    """One generation's search and answerer."""
 
     loaded: _Loaded
-    retriever: HybridRetriever
+    search: HybridSearch
     answerer: Answerer  # the LLM one when a chat model is set, else the extractive one
-    chain: Runnable
 
     def read(self, checked: CheckedQuestion) -> Question:
         """The question read once, against this generation's words."""
@@ -333,35 +336,35 @@ class Assistant:
 
     @property
     def retriever(self) -> HybridRetriever:
-        """The hybrid retriever over the current index generation (made once per generation)."""
-        return self._pipeline().retriever
+        """A LangChain retriever over the current index generation: the chunks ``retrieve``
+        returns, for programs composing retrieval with other LangChain parts."""
+        from assistant.runnables import HybridRetriever
+
+        return HybridRetriever(search=self._pipeline().search)
 
     @property
     def chain(self) -> Runnable:
         """The pipeline as an LCEL runnable: ``{"question", "history"}`` → ``Answer``, for
         programs composing it with other LangChain parts (``ask`` is the same path)."""
-        return self._pipeline().chain
+        from assistant.runnables import answer_chain
+
+        return answer_chain(self.ask)
 
     def _pipeline(self) -> _Pipeline:
-        """Retriever, answerer and chain for the loaded generation, made together so they
-        agree: chunks retrieved from one generation are never cited from another's sentences
-        (an upload or another process may switch generations between two steps)."""
+        """Search and answerer for the loaded generation, made together so they agree:
+        chunks retrieved from one generation are never cited from another's sentences (an
+        upload or another process may switch generations between two steps)."""
         loaded = self._load()
         with self._lock:
             if self._built is None or self._built.loaded is not loaded:
                 answerer = self._answerer_for(loaded)
-                retriever = HybridRetriever(
+                search = HybridSearch(
                     index=self.index,
                     lexical=loaded.lexical,
                     embeddings=self.embeddings,
                     k=self.settings.k,
                 )
-
-                def ask(inputs: dict[str, Any]) -> Answer:
-                    return self.ask(inputs["question"], inputs.get("history"))
-
-                chain = RunnableLambda(ask)
-                self._built = _Pipeline(loaded, retriever, answerer, chain)
+                self._built = _Pipeline(loaded, search, answerer)
             return self._built
 
     def retrieve(
@@ -374,7 +377,7 @@ class Assistant:
 
         def retrieve() -> list[Document]:
             pipeline = self._pipeline()
-            return pipeline.retriever.invoke(pipeline.read(checked).query)
+            return pipeline.search.search(pipeline.read(checked).query)
 
         return self._on_newest_generation(retrieve)
 
@@ -391,7 +394,7 @@ class Assistant:
         def answer() -> Answer:
             pipeline = self._pipeline()
             asked = pipeline.read(checked)
-            documents = pipeline.retriever.invoke(asked.query)
+            documents = pipeline.search.search(asked.query)
             return pipeline.answerer.answer(asked, documents)
 
         return self._on_newest_generation(answer)
@@ -412,7 +415,7 @@ class Assistant:
         def retrieved() -> tuple[Question, list[Document], LLMAnswerer]:
             pipeline = self._pipeline()  # one generation for the chunks and their citations
             asked = pipeline.read(checked)
-            return asked, pipeline.retriever.invoke(asked.query), pipeline.answerer
+            return asked, pipeline.search.search(asked.query), pipeline.answerer
 
         asked, documents, llm = self._on_newest_generation(retrieved)
         text = ""

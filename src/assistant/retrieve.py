@@ -2,17 +2,19 @@
 
 Dense search finds paraphrases, BM25 finds rare exact words (names, codes like "XS228") that a
 small embedding model blurs; rank fusion needs no score calibration between the two.
+
+``HybridSearch`` is a plain object the answer path calls; LangChain's retriever interface over
+it (``runnables.HybridRetriever``) is made only for programs that ask for one, because
+importing LangChain's retriever machinery takes half a second a cold ``assistant ask`` does
+not need.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from assistant.index import Index
 from assistant.snapshot import Snapshot
@@ -45,10 +47,10 @@ class LexicalIndex:
         ]
 
 
-class HybridRetriever(BaseRetriever):
-    """A LangChain retriever returning chunks with ``source``, ``start``, ``end`` and scores."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+@dataclass(frozen=True)
+class HybridSearch:
+    """The ``k`` best chunks for a query, as LangChain documents with ``source``, ``start``,
+    ``end`` and scores in their metadata."""
 
     index: Index
     lexical: LexicalIndex
@@ -56,9 +58,7 @@ class HybridRetriever(BaseRetriever):
     k: int = 4
     candidates: int = 20
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
-    ) -> list[Document]:
+    def search(self, query: str) -> list[Document]:
         chunks = self.lexical.snapshot.chunks
         total = len(chunks)
         if total == 0:

@@ -16,17 +16,20 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from langchain_core.documents import Document
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.compose import REFUSAL
 from assistant.answer.support import SupportMeasure
 from assistant.answer.types import MARKER, Answer, Citation
 from assistant.config import Settings
 from assistant.question import Question
+
+if TYPE_CHECKING:  # loaded with a chat model, not by every program that imports this module
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
 BACKENDS = ("ollama", "openai", "local")
 LOCAL_BACKEND = "local"  # a model run in this process: no endpoint, nothing leaves the machine
@@ -153,6 +156,8 @@ def chat_model_from_settings(settings: Settings) -> BaseChatModel:
 def build_messages(
     question: str, documents: Sequence[Document], history: Sequence[tuple[str, str]] = ()
 ) -> list[BaseMessage]:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
     fence = '"""'
     sources = "\n\n".join(
         f"[{n}] from {doc.metadata['source']}:\n{fence}\n"
