@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -18,6 +19,10 @@ from typing import Any
 
 import pytest
 
+from assistant.cli import PROGRAM_GC_THRESHOLDS
+
+# Tests build indexes and assistants as the program does, so they collect as rarely (cli.run).
+gc.set_threshold(*PROGRAM_GC_THRESHOLDS)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -24,8 +24,8 @@ QUESTION = "Which hospital will run the trial?"
 FACT = "Third Affiliated Hospital"
 RENAMED = "Riverside Teaching Hospital"
 REBUILT = "Harbour View Hospital"
-# Deadlines on answers while programs compete for the two cores: not beside another test.
-pytestmark = pytest.mark.serial
+# A test with deadlines on answers while its programs compete for the two cores runs alone
+# (`serial`), not beside another worker's test; the others here wait on nothing but results.
 
 
 @pytest.fixture
@@ -115,6 +115,7 @@ def test_a_killed_ingest_leaves_the_previous_index_answering(root, embeddings):
         assert name.endswith(("manifest", "generations")) or name.split("-", 2)[2] in segments
 
 
+@pytest.mark.serial
 def test_a_served_page_under_load_survives_ingests_and_follows_edits_and_a_rebuild(root):
     port = free_port()
     log = root / "serve.log"

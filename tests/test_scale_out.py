@@ -51,8 +51,8 @@ NEW_DOCUMENT = (
 )
 STARTUP_SECONDS = 120  # two pages loading models at once on two cores
 FOLLOW_SECONDS = 20  # readers look for a new generation every 2 s
-# Deadlines on answers while programs compete for the two cores: not beside another test.
-pytestmark = pytest.mark.serial
+# A test with deadlines on answers while its programs compete for the two cores runs alone
+# (`serial`), not beside another worker's test; the others here wait on nothing but results.
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,7 @@ def ask_all(urls: list[str], questions: dict[str, str], texts: dict[str, str]) -
         check_answer(answer, questions[question], texts, url)
 
 
+@pytest.mark.serial
 def test_two_pages_answer_from_one_chroma_server_and_follow_a_new_ingest(
     tmp_path, chroma_server, embeddings
 ):
