@@ -21,7 +21,7 @@ import click
 
 from assistant.config import Settings
 
-# A command starts by making a few million objects that live as long as it does (libraries,
+# A command starts by making some 160,000 objects that live as long as it does (libraries,
 # the index's sentences, spaCy's model). With Python's default thresholds the garbage collector
 # walks them again and again while they are made, and once more at exit, for nothing: a cold
 # `assistant ask` spent a fifth of its time so. As a program (not when a test calls ``main``),
