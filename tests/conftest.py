@@ -282,6 +282,48 @@ def embeddings():
     return model
 
 
+VECTOR_PROBE = "A probe sentence: its vector tells whether kept vectors are this model's."
+
+
+@pytest.fixture(scope="session")
+def vector_memory(embeddings):
+    """The session's model with a memory of the vectors it gave, kept between runs beside its
+    exports: fixtures that embed the same thousands of texts every run (the eval sets'
+    questions, the thousand-sentence corpus of test_index_faults) read them back, a warm run
+    sparing some 40 s of embedding. A text not in it is embedded by the model and kept. The
+    memory is dropped whole when the model's vector for a probe text is not the one kept with
+    it (another model, tuning or export); tests of embedding itself use ``embeddings``."""
+    import numpy as np
+
+    from index_kills import RememberedVectors
+
+    probe = np.asarray(embeddings.embed_documents([VECTOR_PROBE])[0], dtype=np.float32)
+    vectors: dict[str, list[float]] = {}
+    for kept in sorted(MODEL_CACHE.glob("vectors-*.npz")):  # each worker's, merged
+        try:
+            with np.load(kept) as saved:
+                if saved["probe"].shape == probe.shape and np.allclose(saved["probe"], probe):
+                    rows = saved["vectors"].tolist()
+                    vectors.update(zip(saved["texts"].tolist(), rows, strict=True))
+        except (OSError, ValueError, KeyError):  # damaged or of another layout: made again
+            continue
+    known = len(vectors)
+    memory = RememberedVectors(vectors, fallback=embeddings)
+    yield memory
+    if len(vectors) > known:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        target = MODEL_CACHE / f"vectors-{worker}.npz"
+        draft = target.with_name(f"{target.stem}.draft.npz")
+        texts = list(vectors)
+        np.savez_compressed(
+            draft,
+            probe=probe,
+            texts=np.asarray(texts),
+            vectors=np.asarray([vectors[text] for text in texts], dtype=np.float32),
+        )
+        os.replace(draft, target)
+
+
 def with_model_export(index: Path, embeddings) -> Path:
     """``index`` holding a copy of the tuned model's ONNX export from ``embeddings``' cache, as
     an earlier run there leaves it, so a program started there loads it instead of making it

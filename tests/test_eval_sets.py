@@ -64,16 +64,16 @@ def unit_vectors(embeddings, cases: list[Case]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def tuned_vectors(tuned_cases, embeddings) -> np.ndarray:
-    return unit_vectors(embeddings, tuned_cases)
+def tuned_vectors(tuned_cases, vector_memory) -> np.ndarray:
+    return unit_vectors(vector_memory, tuned_cases)
 
 
 @pytest.mark.parametrize("name", HELD_OUT)
 def test_no_held_out_question_is_a_near_twin_of_a_tuned_one(
-    eval_sets, embeddings, tuned_cases, tuned_vectors, name
+    eval_sets, vector_memory, tuned_cases, tuned_vectors, name
 ):
     held = eval_sets[name]
-    rows, columns = np.nonzero(unit_vectors(embeddings, held) @ tuned_vectors.T >= NEAR_TWIN)
+    rows, columns = np.nonzero(unit_vectors(vector_memory, held) @ tuned_vectors.T >= NEAR_TWIN)
     pairs = [f"{held[i].id} ~ {tuned_cases[j].id}" for i, j in zip(rows, columns, strict=True)]
     assert not pairs, "held-out near-twins (cosine >= 0.9): " + ", ".join(pairs)
 

@@ -48,8 +48,8 @@ class Remembered:
     parses), kept for the module: its tests rebuild the same thousand sentences, which would
     otherwise take most of their time, and the damage they test is in what is stored."""
 
-    def __init__(self, embeddings) -> None:
-        self.vectors = RememberedVectors({}, embeddings)
+    def __init__(self, vector_memory: RememberedVectors) -> None:
+        self.vectors = vector_memory
         self.sentences = RememberedSentences({})
         self.parses = RememberedParses(nlp())
 
@@ -61,8 +61,8 @@ class Remembered:
 
 
 @pytest.fixture(scope="module")
-def remembered(embeddings) -> Remembered:
-    return Remembered(embeddings)
+def remembered(vector_memory) -> Remembered:
+    return Remembered(vector_memory)
 
 
 @pytest.fixture(scope="module")
