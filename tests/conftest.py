@@ -19,13 +19,11 @@ from typing import Any
 
 import pytest
 
+# Importing the package first sets its offline and telemetry switches (assistant/__init__.py).
 from assistant.cli import PROGRAM_GC_THRESHOLDS
 
 # Tests build indexes and assistants as the program does, so they collect as rarely (cli.run).
 gc.set_threshold(*PROGRAM_GC_THRESHOLDS)
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 PROJECT = Path(__file__).resolve().parent.parent
 CORPUS_FILE = PROJECT / "corpus" / "xellsmart-sci-trial-announcement.txt"
